@@ -1,0 +1,1 @@
+"""The `hybrid-dialogue` command line: one subcommand per stage and per utility."""

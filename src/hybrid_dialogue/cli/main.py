@@ -1,0 +1,65 @@
+"""Entry point of the `hybrid-dialogue` command.
+
+Each command module registers its commands on `cli`. Heavy libraries
+(TensorFlow, MLflow, kfp) are imported inside the command bodies, so that
+`--help` answers in well under a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from hybrid_dialogue import __version__
+from hybrid_dialogue.config import ConfigError
+from hybrid_dialogue.logs import setup_logging
+
+logger = logging.getLogger(__name__)
+
+
+class PipelineError(click.ClickException):
+    """A user-facing failure: printed as one message, exit status 1, no traceback."""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="hybrid-dialogue")
+@click.option(
+    "--log-level",
+    default=None,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="Logging level (default: $HYBRID_DIALOGUE_LOG_LEVEL or INFO).",
+)
+def cli(log_level: str | None) -> None:
+    """Train, evaluate and ship the Hybrid Dialogue GAN + VAE response generator.
+
+    Every pipeline stage is a subcommand that `dvc repro` and the Kubeflow
+    components also call. Run `hybrid-dialogue COMMAND --help` for details.
+    """
+    setup_logging(log_level.upper() if log_level else None)
+
+
+def _register_commands() -> None:
+    # Imported for their side effect of adding commands to `cli`.
+    from hybrid_dialogue.cli import corpus_commands, stage_commands  # noqa: F401
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Run the CLI, turning configuration errors into a clean message and exit status 2."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except ConfigError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    except click.exceptions.Exit as error:
+        sys.exit(error.exit_code)
