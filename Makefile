@@ -50,7 +50,7 @@ $(INFRA_VENV)/.installed: requirements/infra.lock
 corpus: $(INSTALLED) ## Generate the default 100K corpus if data/raw is missing, and check it against data.dvc
 	@if [ -n "$(DATA)" ]; then $(MAKE) --no-print-directory import-data; \
 	elif [ ! -d data/raw ]; then \
-	  $(CLI) corpus synth && $(DVC) add --quiet data/raw && \
+	  $(CLI) corpus synth && $(DVC) commit --force --quiet data.dvc && \
 	  if ! git diff --quiet -- data.dvc; then \
 	    echo "The generated corpus does not match data.dvc: check the corpus section of params.yaml," \
 	         "or run 'git add data.dvc' to version the new corpus." >&2; exit 1; \
@@ -61,7 +61,7 @@ import-data: $(INSTALLED) ## Import DATA (FORMAT=jsonl|csv|bitext|twcs) into dat
 	@test -n "$(DATA)" || { echo "Set DATA=path/to/file (and FORMAT=...)." >&2; exit 2; }
 	rm -rf data/raw
 	$(CLI) corpus import --format $(FORMAT) "$(DATA)"
-	$(DVC) add --quiet data/raw
+	$(DVC) commit --force --quiet data.dvc
 	@echo "data.dvc now tracks the imported corpus; commit it with: git add data.dvc"
 
 run: corpus ## Install, make or import the corpus, and run the whole pipeline (dvc repro)
