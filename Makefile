@@ -76,3 +76,31 @@ lock: ## Regenerate requirements/*.lock from requirements/*.in
 
 clean: ## Remove pipeline outputs (keeps data/raw, .venv and the MLflow store)
 	rm -rf data/processed data/quarantine models metrics reports checkpoints
+
+# Local S3 endpoint, MLflow server, DVC remote and infrastructure lint.
+# The scripts in infra/scripts and mlflow/ say what each setting does.
+S3_STATE_DIR ?= .s3
+HYBRID_DIALOGUE_BUCKET ?= hybrid-dialogue
+MLFLOW_S3_ENDPOINT_URL ?= http://$(S3_HOST):$(S3_PORT)
+
+.PHONY: dvc-remote
+
+storage-up: $(INSTALLED) ## Start a local S3 endpoint (moto, in memory) and create the bucket
+	S3_HOST=$(S3_HOST) S3_PORT=$(S3_PORT) S3_STATE_DIR=$(S3_STATE_DIR) \
+	HYBRID_DIALOGUE_BUCKET=$(HYBRID_DIALOGUE_BUCKET) MOTO_SERVER=$(BIN)/moto_server HYBRID_DIALOGUE_CLI=$(CLI) \
+	  bash infra/scripts/storage-up.sh
+
+storage-down: ## Stop the local S3 endpoint (its objects are lost)
+	S3_STATE_DIR=$(S3_STATE_DIR) bash infra/scripts/storage-down.sh
+
+mlflow-server: $(INSTALLED) ## Run an MLflow server (port MLFLOW_PORT, 5000) with artifacts on S3 (run storage-up first)
+	MLFLOW_PORT=$(MLFLOW_PORT) HYBRID_DIALOGUE_BUCKET=$(HYBRID_DIALOGUE_BUCKET) \
+	MLFLOW_S3_ENDPOINT_URL=$(MLFLOW_S3_ENDPOINT_URL) MLFLOW=$(BIN)/mlflow HYBRID_DIALOGUE_CLI=$(CLI) \
+	  bash mlflow/server.sh
+
+dvc-remote: $(INSTALLED) ## Make s3://BUCKET/dvc the default DVC remote (BUCKET: HYBRID_DIALOGUE_BUCKET)
+	HYBRID_DIALOGUE_BUCKET=$(HYBRID_DIALOGUE_BUCKET) MLFLOW_S3_ENDPOINT_URL=$(MLFLOW_S3_ENDPOINT_URL) DVC=$(DVC) \
+	  bash infra/scripts/dvc-remote.sh
+
+lint-infra: $(INFRA_VENV)/.installed ## Lint the Dockerfiles and Kubernetes manifests (hadolint, kubernetes-validate, checkov)
+	INFRA_BIN=$(INFRA_VENV)/bin bash infra/scripts/lint.sh
