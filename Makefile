@@ -35,7 +35,7 @@ $(BIN)/python:
 
 $(INSTALLED): $(BIN)/python requirements/main.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(UV) pip install --python $(BIN)/python -r requirements/main.lock
+	$(UV) pip install --python $(BIN)/python --compile-bytecode -r requirements/main.lock
 	$(UV) pip install --python $(BIN)/python --no-deps -e .
 	touch $@
 

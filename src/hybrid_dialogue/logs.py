@@ -16,5 +16,5 @@ def setup_logging(level: str | int | None = None) -> None:
     # TensorFlow's C++ logging is set by environment before its import; its
     # Python logger and absl's are too chatty at INFO for pipeline logs.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    for noisy in ("tensorflow", "absl", "urllib3", "botocore", "alembic", "git"):
+    for noisy in ("tensorflow", "absl", "urllib3", "botocore", "alembic", "git", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -23,3 +23,25 @@ VAE_MODEL = MODELS_DIR / "vae.keras"
 GAN_MODEL = MODELS_DIR / "gan.keras"
 HYBRID_MODEL = MODELS_DIR / "hybrid.keras"
 MITIGATED_MODEL = MODELS_DIR / "mitigated.keras"
+
+# Kubeflow Pipelines: the committed compiled pipeline, and the default root of
+# `hybrid-dialogue kfp run-local` task outputs.
+COMPILED_PIPELINE = Path("pipelines/hybrid_dialogue_pipeline.yaml")
+KFP_LOCAL_ROOT = Path(".kfp-local")
+
+# Metric files that the register stage reads and writes.
+EVALUATE_METRICS = METRICS_DIR / "evaluate.json"
+BIAS_METRICS = METRICS_DIR / "bias.json"
+REGISTER_METRICS = METRICS_DIR / "register.json"
+
+# The evaluate stage's Markdown and HTML report.
+EVALUATION_REPORT_DIR = REPORTS_DIR / "evaluation"
+
+# The preprocess stage's metrics and Great Expectations Data Docs.
+PREPROCESS_METRICS = METRICS_DIR / "preprocess.json"
+DATA_DOCS_DIR = REPORTS_DIR / "data_docs"
+
+# The bias_mitigation and shap_analysis stages' reports, and the SHAP stage's metrics.
+BIAS_REPORT_DIR = REPORTS_DIR / "bias"
+SHAP_REPORT_DIR = REPORTS_DIR / "shap"
+SHAP_METRICS = METRICS_DIR / "shap.json"
