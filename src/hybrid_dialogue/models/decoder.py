@@ -1,0 +1,27 @@
+"""VAE decoder: a latent vector to per-step token distributions of the customer message."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from hybrid_dialogue.models.config import Architecture
+
+
+def build_decoder(arch: Architecture) -> keras.Model:
+    """Build the decoder: z (batch, latent_dim) -> probabilities (batch, max_len, vocab_size) float32.
+
+    Layers: Dense -> RepeatVector -> LSTM -> LSTM -> Dense per step -> softmax.
+    With the `seed` sizes and vocabulary 154 it has 4,408,986 parameters.
+    """
+    z = keras.Input(shape=(arch.latent_dim,), name="z")
+
+    x = layers.Dense(arch.decoder_units, activation="relu", name="dense")(z)  # (batch, units)
+    x = layers.RepeatVector(arch.max_len, name="repeat")(x)  # (batch, L, units)
+    x = layers.LSTM(arch.decoder_units, return_sequences=True, name="lstm_1")(x)
+    x = layers.LSTM(arch.decoder_units, return_sequences=True, name="lstm_2")(x)  # (batch, L, units)
+    logits = layers.Dense(arch.vocab_size, name="logits")(x)  # (batch, L, vocab)
+
+    # Softmax in float32 whatever the policy, so losses and log-probabilities stay exact.
+    probabilities = layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
+    return keras.Model(z, probabilities, name="decoder")

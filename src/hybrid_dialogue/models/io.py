@@ -1,0 +1,130 @@
+"""Build, save and load `HybridDialogueModel` files (`.keras`), checking the tokenizer on load."""
+
+from __future__ import annotations
+
+import logging
+import os
+import zipfile
+from pathlib import Path
+from typing import Protocol
+
+import keras
+
+from hybrid_dialogue.io import atomic_path
+from hybrid_dialogue.models.config import Architecture
+from hybrid_dialogue.models.hybrid import HybridDialogueModel
+
+logger = logging.getLogger(__name__)
+
+
+class ModelFileError(ValueError):
+    """A model file that is missing, corrupt, or contains something other than a `HybridDialogueModel`."""
+
+
+class TokenizerMismatchError(ValueError):
+    """A tokenizer whose vocabulary differs from the one a model was built for."""
+
+
+class Tokenizer(Protocol):
+    """Tokenizer interface that `check_tokenizer` reads, as provided by `TextTokenizer`."""
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def vocab_size(self) -> int: ...
+
+
+def build_model(
+    arch: Architecture,
+    tokenizer_fingerprint: str,
+    seed: int = 0,
+    mixed_precision: str = "none",
+    gumbel_temperature: float = 1.0,
+) -> HybridDialogueModel:
+    """Build an untrained model with weights initialised from `seed`.
+
+    Sets Keras's global random seed (Python, NumPy and TensorFlow) to `seed`
+    first, so the same seed gives the same initial weights.
+    """
+    keras.utils.set_random_seed(seed)
+    model = HybridDialogueModel(
+        arch,
+        tokenizer_fingerprint,
+        seed=seed,
+        mixed_precision=mixed_precision,
+        gumbel_temperature=gumbel_temperature,
+    )
+    logger.info(
+        "built model: vocab %s, max_len %s, latent %s, %s parameters, precision %s",
+        arch.vocab_size,
+        arch.max_len,
+        arch.latent_dim,
+        model.count_params(),
+        mixed_precision,
+    )
+    return model
+
+
+def save_model(model: HybridDialogueModel, path: str | Path) -> None:
+    """Save `model` to `path` (a `.keras` file) atomically: readers never see a partial file."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ModelFileError(f"model path must end with .keras, got {path}")
+
+    with atomic_path(path) as temporary:
+        # Keras insists on the .keras suffix, so save under it and move the
+        # result onto the temporary path that atomic_path publishes.
+        keras_temporary = temporary.with_name(temporary.name + ".keras")
+        try:
+            model.save(keras_temporary)
+            os.replace(keras_temporary, temporary)
+        finally:
+            keras_temporary.unlink(missing_ok=True)
+    logger.info("saved model to %s", path)
+
+
+def load_model(path: str | Path, tokenizer: Tokenizer | None = None) -> HybridDialogueModel:
+    """Load a model saved by `save_model`, in Keras safe mode and without its optimizer state.
+
+    Raises `ModelFileError` when the file is missing, corrupt or contains
+    another kind of model, and `TokenizerMismatchError` when `tokenizer` is given and
+    is not the one the model was built for.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(
+            f"model file not found: {path}. Run the pipeline stage that writes it "
+            "(`dvc repro`), or pass the path of an existing .keras file."
+        )
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(
+            f"{path} is not a valid .keras file (not a zip archive: truncated or overwritten?). "
+            "Delete it and rerun the stage that writes it."
+        )
+
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as error:
+        raise ModelFileError(
+            f"failed to load model from {path}: {error}. The file is corrupt or was written by "
+            "incompatible code. Rerun the stage that writes it."
+        ) from error
+    if not isinstance(model, HybridDialogueModel):
+        raise ModelFileError(f"{path} contains a {type(model).__name__}, expected a HybridDialogueModel")
+
+    if tokenizer is not None:
+        check_tokenizer(model, tokenizer, source=str(path))
+    return model
+
+
+def check_tokenizer(model: HybridDialogueModel, tokenizer: Tokenizer, source: str = "model") -> None:
+    """Raise `TokenizerMismatchError` unless `tokenizer` has the vocabulary `model` was built for."""
+    if tokenizer.fingerprint == model.tokenizer_fingerprint and tokenizer.vocab_size == model.architecture.vocab_size:
+        return
+    raise TokenizerMismatchError(
+        f"tokenizer mismatch: {source} was built for tokenizer fingerprint "
+        f"{model.tokenizer_fingerprint} (vocabulary {model.architecture.vocab_size}), but the given "
+        f"tokenizer has fingerprint {tokenizer.fingerprint} (vocabulary {tokenizer.vocab_size}). "
+        "Use the tokenizer.json the model was trained with, or retrain the model on the current data."
+    )
