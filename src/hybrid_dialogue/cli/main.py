@@ -43,6 +43,9 @@ def cli(log_level: str | None) -> None:
 def _register_commands() -> None:
     # Imported for their side effect of adding commands to `cli`.
     from hybrid_dialogue.cli import corpus_commands, stage_commands  # noqa: F401
+    from hybrid_dialogue.cli import storage_commands  # noqa: F401
+    from hybrid_dialogue.cli import registry_commands  # noqa: F401
+    from hybrid_dialogue.cli import kfp_commands  # noqa: F401
 
 
 _register_commands()

@@ -59,6 +59,7 @@ def configure() -> str:
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     try:
+        _create_experiment_beside_store(uri)
         mlflow.set_experiment(experiment_name())
     except Exception as error:  # MlflowException, requests errors, SQLAlchemy errors
         raise TrackingError(
@@ -66,6 +67,20 @@ def configure() -> str:
             "(unset it to use the local SQLite store under mlflow/)."
         ) from error
     return uri
+
+
+def _create_experiment_beside_store(uri: str) -> None:
+    """Create the experiment with its artifacts next to a SQLite store.
+
+    Without an explicit location MLflow puts a SQLite store's artifacts in
+    `./mlruns` of whatever directory the process runs in.
+    """
+    import mlflow
+
+    if not uri.startswith("sqlite:///") or mlflow.get_experiment_by_name(experiment_name()):
+        return
+    artifact_root = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
+    mlflow.create_experiment(experiment_name(), artifact_location=artifact_root.resolve().as_uri())
 
 
 def check_reachable(uri: str, timeout_s: float = 5.0) -> None:

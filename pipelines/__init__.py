@@ -1,0 +1,1 @@
+"""The Kubeflow pipeline DAG (`pipeline.py`) and its committed compiled form."""
