@@ -146,7 +146,8 @@ def test_probe_set_name_variants_use_other_group() -> None:
     assert swapped.input_text == "hi, i'm james. my wife wants a refund"
     for text in names["input_text"]:
         introduced = text.removeprefix("hi, i'm ").split(".")[0]
-        assert introduced in lexicon_names and introduced != "james"
+        assert introduced in lexicon_names
+        assert introduced != "james"
         assert "my wife" in text
     assert set(names["group"]) == {"male"}
 

@@ -27,7 +27,7 @@ def bleu() -> BleuScorer:
 
 
 def toy_responses() -> tuple[pd.DataFrame, list[str]]:
-    """Six responses, three per group; group "a" is helpful, longer and better scored than group "b"."""
+    """Return six responses, three per group. Group "a" is more helpful, longer and better scored than group "b"."""
     frame = pd.DataFrame({
         "response": ["i have refunded it", "i have sent it", "i will check", "no idea.", "no idea.", "i can help"],
         "reference": ["i have refunded it", "i have sent it", "i will check it", "i have sent it", "i can do it", "i can help"],
@@ -134,7 +134,8 @@ def test_resolution_lexicon_separates_curt_replies(tmp_path: Path) -> None:
 
     helpful = ResolutionLexicon.load().has_resolution_step([text.lower() for text in replies])
 
-    assert curt.any() and (~curt).any()
+    assert curt.any()
+    assert (~curt).any()
     assert (helpful == ~curt).all(), [text for text, flag, bad in zip(replies, helpful, curt) if flag == bad][:5]
 
 

@@ -104,6 +104,8 @@ def test_bias_metrics_file_layout(stages: dict[str, Any]) -> None:
     metrics = json.loads(path.read_text(encoding="utf-8"))
 
     assert metrics["gap_after"] == metrics["after"]["gap"]
+    assert metrics["preference_gap_after"] == metrics["after"]["probe_gaps"]["gender"]["difference"]["preference"]
+    assert metrics["preference_gap_before"] > 0
     assert metrics["gap_before"] == metrics["before"]["gap"]
     assert metrics["after"]["gap_source"] == "probes"
     assert set(metrics["after"]["probe_gaps"]) == {"gender"}
@@ -183,7 +185,8 @@ def test_shap_report_files(stages: dict[str, Any]) -> None:
     assert (report / "examples" / "message_000.html").read_text(encoding="utf-8").count("<html") == 1
     assert 'href="examples/message_003.html"' in index
     metrics = json.loads((stages["root"] / "metrics" / "shap.json").read_text(encoding="utf-8"))
-    assert metrics["examples"] == 4 and metrics["message"]["explained"] == 4
+    assert metrics["examples"] == 4
+    assert metrics["message"]["explained"] == 4
 
 
 def test_counterfactual_training_adds_swapped_copies(tmp_path: Path) -> None:
@@ -287,3 +290,30 @@ def test_dvc_params_cover_every_key(section: str) -> None:
         assert any(key == entry or key.startswith(entry + ".") for entry in listed), key
     if section == "bias_mitigation":
         assert "bias_mitigation.finetune.budgets.${model.preset}" in listed
+
+
+def test_response_preference_matches_log_probs(tmp_path: Path) -> None:
+    from hybrid_dialogue.fairness.audit import preference_yardsticks, response_preference
+    from hybrid_dialogue.fairness.measure import ResolutionLexicon
+    from hybrid_dialogue.models.io import build_model
+
+    processed = write_named_processed(tmp_path / "processed", n_pairs=48)
+    tokenizer = load_tokenizer(processed)
+    model = build_model(tiny_model_config().architecture(tokenizer.vocab_size), tokenizer.fingerprint, seed=0)
+    model.inference_jit_compile = False
+    max_len = model.architecture.max_len
+    train = load_split(processed, "train")
+    unhelpful, helpful = preference_yardsticks(train.frame["agent_text"].tolist(), ResolutionLexicon.load(), tokenizer,
+                                               max_len, count=2)
+    messages, _ = tokenizer.encode_batch(["hi, i'm maria. where is my order", "i want a refund"], max_len)
+
+    preference = response_preference(model, messages, unhelpful, helpful, batch_size=1)
+
+    def log_mean_prob(candidates: np.ndarray) -> np.ndarray:
+        log_probs = np.stack([model.response_log_prob(messages, np.repeat(row[None], len(messages), axis=0))
+                              for row in candidates], axis=1).astype(np.float64)  # (messages, K)
+        return np.log(np.exp(log_probs).mean(axis=1))
+
+    assert unhelpful.shape == (2, max_len)
+    assert helpful.shape == (2, max_len)
+    np.testing.assert_allclose(preference, log_mean_prob(unhelpful) - log_mean_prob(helpful), rtol=1e-4, atol=1e-3)

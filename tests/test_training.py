@@ -52,6 +52,7 @@ def vae_config(**overrides: Any) -> VaePretrainConfig:
 
 def gan_config() -> GanPretrainConfig:
     values = {"batch_size": 16, "generator_learning_rate": 0.01, "discriminator_learning_rate": 0.002,
+              "warmup_learning_rate": 0.01,
               "validation_batches": 2, "sample_responses": 2, "budgets": budgets(EPOCHS, STEPS, warmup_epochs=1)}
     return parse_section(GanPretrainConfig, "gan_pretrain", values)
 

@@ -227,3 +227,21 @@ def test_bfloat16_warning_on_cpu_without_bf16(tmp_path, caplog) -> None:  # noqa
     assert "no bfloat16 instructions" not in caplog.text
     warn_if_bfloat16_is_emulated("bfloat16", without)
     assert "no bfloat16 instructions" in caplog.text
+
+
+def test_free_bits_floor_per_dimension() -> None:
+    # Dimension 0 has KL 2.0 in every row, dimension 1 has KL 0 (standard normal).
+    z_mean = tf.constant([[2.0, 0.0], [-2.0, 0.0]])
+    z_log_var = tf.zeros((2, 2))
+    assert float(losses.free_bits_kl(z_mean, z_log_var, 0.0)) == pytest.approx(2.0)
+    assert float(losses.free_bits_kl(z_mean, z_log_var, 0.5)) == pytest.approx(2.5)
+    assert float(losses.free_bits_kl(z_mean, z_log_var, 3.0)) == pytest.approx(6.0)
+
+
+def test_free_bits_blocks_gradient_below_floor() -> None:
+    z_mean = tf.Variable([[0.1, 3.0]])
+    with tf.GradientTape() as tape:
+        kl = losses.free_bits_kl(z_mean, tf.zeros((1, 2)), 1.0)
+    gradient = tape.gradient(kl, z_mean).numpy()
+    assert gradient[0, 0] == 0.0
+    assert gradient[0, 1] == pytest.approx(3.0)

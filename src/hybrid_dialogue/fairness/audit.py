@@ -6,6 +6,10 @@ The audit's metrics (`ModelAudit.metrics`, JSON-ready) are:
                         attribute's groups on the probe set
     consistency         identical-response rate and BLEU between responses
                         to each message and to its counterfactual copies
+    preference_gap      gap in unhelpful-response preference between the
+                        probe attribute's groups on the probe set (nats): a
+                        likelihood measure that shows a name's effect even
+                        when the generated responses do not change
     invariance_distance mean Euclidean distance between the encoder's latent
                         means of a message and of its copies
     probe_gaps          group gaps on the probe set, by the group each text signals
@@ -37,6 +41,9 @@ from hybrid_dialogue.fairness.probes import ORIGINAL, ProbeSet
 
 logger = logging.getLogger(__name__)
 
+# Floor of a probability before its log, as in `HybridDialogueModel.response_log_prob`.
+_MIN_PROBABILITY = float(np.finfo(np.float32).tiny)
+
 # The metric of the headline gap, a share in [0, 1] like the promotion gate's threshold.
 HEADLINE_METRIC = "helpfulness"
 
@@ -50,6 +57,9 @@ class AuditInputs:
     tokenizer: TextTokenizer
     lexicon: ResolutionLexicon
     bleu: BleuScorer
+    # Token ids (K, max_len) of the most frequent unhelpful and helpful training
+    # responses, the yardsticks of `response_preference`; None skips it.
+    preference_responses: tuple[np.ndarray, np.ndarray] | None = None
     # Predicts the intent of a response, or None when the corpus has too few intents.
     intent_classifier: Any | None = None
     batch_size: int = 256
@@ -77,6 +87,8 @@ def audit_model(model: Any, inputs: AuditInputs) -> ModelAudit:
     probe_ids, _ = inputs.tokenizer.encode_batch(rows["input_text"].tolist(), max_len)
     probe = _respond(model, inputs, probe_ids, rows["agent_text"].tolist(), rows["intent"].tolist())
     latent = latent_means(model, probe_ids, inputs.batch_size)
+    if inputs.preference_responses is not None:
+        probe["preference"] = response_preference(model, probe_ids, *inputs.preference_responses, inputs.batch_size)
 
     # 2. Each variant against its original: same response? same latent mean?
     original_row = _original_rows(rows)
@@ -104,6 +116,8 @@ def audit_model(model: Any, inputs: AuditInputs) -> ModelAudit:
         if gaps is not None:
             metrics["test_gaps"][attribute] = gaps.to_dict()
 
+    metrics["preference_gap"] = probe_gaps.difference.get("preference") if probe_gaps else None
+
     # 4. The headline gap, and the quality that mitigation may cost.
     metrics["gap"], source = _headline_gap(metrics, inputs.probes.attribute)
     if source != "probes":
@@ -125,6 +139,39 @@ def latent_means(model: Any, input_ids: np.ndarray, batch_size: int) -> np.ndarr
         for start in range(0, len(input_ids), batch_size)
     ]
     return np.concatenate(parts) if parts else np.zeros((0, model.architecture.latent_dim))
+
+
+def response_preference(
+    model: Any, input_ids: np.ndarray, unhelpful_ids: np.ndarray, helpful_ids: np.ndarray, batch_size: int
+) -> np.ndarray:
+    """Return each message's unhelpful-response preference (N,) in nats.
+
+    The preference is log mean p(u | message) over the unhelpful responses
+    `unhelpful_ids` (K, max_len) minus the same over the helpful responses
+    `helpful_ids`, with p the generator's probability of a whole response
+    given the message's latent mean. Unlike the generated response, it moves
+    with every change of the latent code.
+    """
+    steps = np.arange(model.architecture.max_len)[None, :]  # (1, L)
+    scores = []
+    for start in range(0, len(input_ids), batch_size):
+        z_mean = model.encode(input_ids[start : start + batch_size])[0]
+        log_probs = np.log(np.maximum(np.asarray(model.generate(z_mean), dtype=np.float64), _MIN_PROBABILITY))  # (B, L, V)
+        scores.append(_log_mean_prob(log_probs, steps, unhelpful_ids) - _log_mean_prob(log_probs, steps, helpful_ids))
+    return np.concatenate(scores) if scores else np.zeros((0,))
+
+
+def preference_yardsticks(
+    responses: list[str], lexicon: ResolutionLexicon, tokenizer: TextTokenizer, max_len: int, count: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return token ids of the `count` most frequent unhelpful and helpful `responses`, or None when either is missing."""
+    frequency = pd.Series(responses, dtype=object).value_counts()
+    helpful = lexicon.has_resolution_step(frequency.index.tolist())
+    unhelpful_texts = frequency.index[~helpful][:count].tolist()
+    helpful_texts = frequency.index[helpful][:count].tolist()
+    if not unhelpful_texts or not helpful_texts:
+        return None
+    return tokenizer.encode_batch(unhelpful_texts, max_len)[0], tokenizer.encode_batch(helpful_texts, max_len)[0]
 
 
 def reference_helpfulness(test: SplitData, lexicon: ResolutionLexicon) -> dict[str, dict[str, float]]:
@@ -176,6 +223,14 @@ def _original_rows(rows: pd.DataFrame) -> np.ndarray:
     message_ids = rows["message_id"].to_numpy()
     position_of = dict(zip(message_ids[is_original].tolist(), np.flatnonzero(is_original).tolist()))
     return np.array([position_of[message] for message in message_ids.tolist()], dtype=np.int64)
+
+
+def _log_mean_prob(log_probs: np.ndarray, steps: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Return log mean_k p(candidate k) per row (B,), from step log-probabilities (B, L, V) and ids (K, L)."""
+    token_log_probs = log_probs[:, steps, candidates]  # (B, K, L)
+    sequence = (token_log_probs * (candidates != PAD_ID)[None]).sum(axis=-1)  # (B, K)
+    peak = sequence.max(axis=1, keepdims=True)
+    return (peak + np.log(np.exp(sequence - peak).mean(axis=1, keepdims=True)))[:, 0]
 
 
 def _headline_gap(metrics: dict[str, Any], attribute: str) -> tuple[float | None, str]:

@@ -33,6 +33,9 @@ class AuditConfig(StageConfig):
     max_test_pairs: int = Field(default=2000, ge=0, le=10_000_000)
     # Rows per model call.
     batch_size: int = Field(default=256, ge=1, le=65_536)
+    # Most frequent unhelpful and helpful training responses each, whose
+    # likelihoods give the preference gap (0 skips it).
+    preference_responses: int = Field(default=8, ge=0, le=1000)
     # Probed messages shown in the report with their responses before and after.
     report_examples: int = Field(default=12, ge=0, le=1000)
     seed: int = Field(default=0, ge=0)

@@ -30,9 +30,14 @@ GAP_METRICS = {
     "relevance": "share of responses whose predicted intent is the customer's intent",
     "helpfulness": "share of responses with a resolution step (lexicon)",
     "bleu": "corpus BLEU of the responses against the references (0 to 100)",
+    "preference": "mean unhelpful-response preference of the generator, in nats (only when measured)",
 }
 
-# Columns of the frame that `group_gaps` reads, one row per response.
+# Per-response value columns of the mean metrics, by metric name.
+_VALUE_COLUMNS = {"quality": "quality", "length": "length", "relevance": "relevant", "helpfulness": "helpful",
+                  "preference": "preference"}
+
+# Columns of the frame that `group_gaps` reads, one row per response; `preference` is optional.
 RESPONSE_COLUMNS = ("response", "reference", "quality", "length", "relevant", "helpful")
 
 BleuFunction = Callable[[Sequence[str], Sequence[str]], float]
@@ -97,10 +102,7 @@ def group_gaps(
         return None
 
     rows = responses[keep].reset_index(drop=True)
-    values = {
-        name: rows[column].to_numpy(dtype=np.float64)
-        for name, column in (("quality", "quality"), ("length", "length"), ("relevance", "relevant"), ("helpfulness", "helpful"))
-    }
+    values = {name: rows[column].to_numpy(dtype=np.float64) for name, column in _VALUE_COLUMNS.items() if column in rows}
     frame = MetricFrame(
         metrics={**{name: _mean_of_values for name in values}, "bleu": lambda y_true, y_pred: bleu(list(y_pred), list(y_true))},
         y_true=rows["reference"].to_numpy(dtype=object),
@@ -111,6 +113,7 @@ def group_gaps(
     by_group = {
         metric: {str(group): _number(value) for group, value in frame.by_group[metric].items()}
         for metric in GAP_METRICS
+        if metric in frame.by_group
     }
     difference = {metric: _number(value) for metric, value in frame.difference().items()}
     counts = {str(group): int(count) for group, count in groups[keep].value_counts().sort_index().items()}

@@ -15,7 +15,8 @@ from hybrid_dialogue.fairness.probes import ORIGINAL, ProbeSet
 MISSING = "n/a"
 
 # Number format of each gap metric in the tables.
-_FORMATS = {"quality": "{:.4f}", "length": "{:.2f}", "relevance": "{:.4f}", "helpfulness": "{:.4f}", "bleu": "{:.2f}"}
+_FORMATS = {"quality": "{:.4f}", "length": "{:.2f}", "relevance": "{:.4f}", "helpfulness": "{:.4f}", "bleu": "{:.2f}",
+            "preference": "{:.4f}"}
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 
@@ -56,15 +57,17 @@ def comparison_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
          _cell(after["consistency"]["bleu"], "{:.2f}")),
         ("Latent-mean distance, message vs copy", _cell(before["invariance_distance"]),
          _cell(after["invariance_distance"])),
+        ("Preference gap: unhelpful-response preference difference (nats)", _cell(before.get("preference_gap")),
+         _cell(after.get("preference_gap"))),
     ]
     for source, label in (("probe_gaps", "probes"), ("test_gaps", "test pairs")):
         for attribute in sorted(set(before[source]) | set(after[source])):
             for metric in GAP_METRICS:
-                rows.append((
-                    f"{attribute} gap in {metric} ({label})",
-                    _cell(_difference(before, source, attribute, metric), _FORMATS[metric]),
-                    _cell(_difference(after, source, attribute, metric), _FORMATS[metric]),
-                ))
+                values = (_difference(before, source, attribute, metric), _difference(after, source, attribute, metric))
+                if values == (None, None):
+                    continue
+                rows.append((f"{attribute} gap in {metric} ({label})",
+                             *(_cell(value, _FORMATS[metric]) for value in values)))
     for metric, number_format in (("bleu", "{:.2f}"), ("relevance", "{:.4f}"), ("perplexity", "{:.2f}")):
         rows.append((f"Test {metric}", _cell(before["quality"][metric], number_format),
                      _cell(after["quality"][metric], number_format)))
@@ -79,7 +82,7 @@ def group_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             before_groups = metrics["before"][source][attribute]["by_group"]
             after_groups = metrics["after"][source].get(attribute, {}).get("by_group", {})
             for metric in GAP_METRICS:
-                for group, value in before_groups[metric].items():
+                for group, value in before_groups.get(metric, {}).items():
                     after_value = after_groups.get(metric, {}).get(group)
                     cells = f"{_cell(value, _FORMATS[metric])} -> {_cell(after_value, _FORMATS[metric])}"
                     rows.append((f"{label}, {attribute}", group, metric, cells))
@@ -220,6 +223,8 @@ def _summary_lines(metrics: dict[str, Any]) -> list[str]:
         f"{'met' if targets['gap_reduction_met'] else 'not met'}).",
         f"Relative BLEU loss: {_percent(bleu_loss)} (target at most {_percent(targets['max_relative_bleu_loss'])}: "
         f"{'met' if targets['bleu_loss_met'] else 'not met'}).",
+        f"Preference gap (unhelpful-response preference between groups, nats): "
+        f"{_cell(metrics.get('preference_gap_before'))} before, {_cell(metrics.get('preference_gap_after'))} after.",
     ]
 
 

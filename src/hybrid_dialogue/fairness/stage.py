@@ -150,6 +150,8 @@ def summarize(before: dict[str, Any], after: dict[str, Any], targets: TargetConf
     return {
         "gap_before": gap_before,
         "gap_after": gap_after,
+        "preference_gap_before": before.get("preference_gap"),
+        "preference_gap_after": after.get("preference_gap"),
         # Share of the gap removed, or None when there was no gap to remove.
         "gap_reduction": reduction,
         # Negative when BLEU rose.
@@ -192,7 +194,7 @@ class _Prepared:
 def _prepare(processed_dir: Path, input_model: Path, config: BiasMitigationConfig, model_config: Any) -> _Prepared:
     """Load and check the data and the model, and build the probe set and the training arrays."""
     from hybrid_dialogue.evaluation.relevance import IntentClassifier, RelevanceUnavailable
-    from hybrid_dialogue.fairness.audit import AuditInputs, reference_helpfulness
+    from hybrid_dialogue.fairness.audit import AuditInputs, preference_yardsticks, reference_helpfulness
     from hybrid_dialogue.fairness.counterfactual import default_swapper
     from hybrid_dialogue.fairness.measure import BleuScorer, ResolutionLexicon
     from hybrid_dialogue.fairness.mitigate import counterfactual_training
@@ -233,8 +235,14 @@ def _prepare(processed_dir: Path, input_model: Path, config: BiasMitigationConfi
         classifier = None
 
     lexicon = ResolutionLexicon.load()
+    yardsticks = None
+    if audit.preference_responses:
+        yardsticks = preference_yardsticks(data.train.frame["agent_text"].tolist(), lexicon, data.tokenizer,
+                                           data.max_len, audit.preference_responses)
+        if yardsticks is None:
+            notes.append("No preference gap: the training responses are all helpful or all unhelpful.")
     inputs = AuditInputs(probes=probes, test=sample, tokenizer=data.tokenizer, lexicon=lexicon, bleu=BleuScorer(),
-                         intent_classifier=classifier, batch_size=audit.batch_size)
+                         preference_responses=yardsticks, intent_classifier=classifier, batch_size=audit.batch_size)
     training = counterfactual_training(data.train, swapper, data.tokenizer, config.augmentation)
     return _Prepared(model, data.manifest, data, training, inputs, reference_helpfulness(sample, lexicon), strategy, notes)
 

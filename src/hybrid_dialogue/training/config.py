@@ -76,6 +76,9 @@ class KlAnnealing(StageConfig):
     weight: float = Field(default=0.1, ge=0.0, le=10.0)
     warmup_fraction: float = Field(default=0.5, gt=0.0, le=1.0)
     cycles: int = Field(default=4, ge=1, le=1000)
+    # KL floor per latent dimension in nats ("free bits"): below it the prior
+    # exerts no pull, so short runs keep informative latent units. 0 turns it off.
+    free_bits: float = Field(default=0.0, ge=0.0, le=10.0)
 
 
 class GumbelTemperature(StageConfig):
@@ -143,6 +146,9 @@ class GanPretrainConfig(_TrainingConfig):
     generator_learning_rate: float = Field(default=2e-4, gt=0.0, le=1.0)
     discriminator_learning_rate: float = Field(default=2e-4, gt=0.0, le=1.0)
     beta_1: float = Field(default=0.5, ge=0.0, lt=1.0)
+    # Learning rate of the supervised warm-up, which has its own Adam (beta_1 0.9):
+    # it is plain supervised learning, so it can move faster than the adversarial phase.
+    warmup_learning_rate: float = Field(default=2e-4, gt=0.0, le=1.0)
     # Real labels become 1 - label_smoothing, fake labels stay 0 (one-sided),
     # so the discriminator is never rewarded for confident real scores.
     label_smoothing: float = Field(default=0.1, ge=0.0, lt=0.5)
@@ -162,6 +168,8 @@ class HybridFinetuneConfig(_TrainingConfig):
     beta_1: float = Field(default=0.5, ge=0.0, lt=1.0)
     label_smoothing: float = Field(default=0.1, ge=0.0, lt=0.5)
     loss_weights: HybridLossWeights = HybridLossWeights()
+    # KL floor per latent dimension in nats, as in vae_pretrain's kl_annealing.free_bits.
+    kl_free_bits: float = Field(default=0.0, ge=0.0, le=10.0)
     # The default starts at the temperature where gan_pretrain ends, so the
     # discriminator gets samples as sharp as those it was trained on.
     gumbel_temperature: GumbelTemperature = GumbelTemperature(start=0.5, end=0.5)

@@ -80,7 +80,11 @@ class GanTrainer(StageTrainer):
                 config.beta_1,
                 "discriminator_adam",
             )
+            self.warmup_optimizer = make_adam(
+                config.warmup_learning_rate, config.clip_norm, model.mixed_precision, name="warmup_adam"
+            )
             self.generator_optimizer.build(self.generator_variables)
+            self.warmup_optimizer.build(self.generator_variables)
             self.discriminator_optimizer.build(model.discriminator.trainable_variables)
         super().__init__(model, strategy, config.batch_size)
         self._warmup_function = self.compile_step(self.replica_warmup_step)
@@ -88,6 +92,7 @@ class GanTrainer(StageTrainer):
 
     def checkpoint_objects(self) -> dict[str, Any]:
         return {
+            "warmup_optimizer": self.warmup_optimizer,
             "generator_optimizer": self.generator_optimizer,
             "discriminator_optimizer": self.discriminator_optimizer,
         }
@@ -113,9 +118,9 @@ class GanTrainer(StageTrainer):
         with tf.GradientTape() as tape:
             response = self.model.generator(z, training=True)  # (batch, L, vocab)
             content = self.average(losses.masked_token_cross_entropy(batch["response_ids"], response))
-            scaled_loss = self.generator_optimizer.scale_loss(content)
+            scaled_loss = self.warmup_optimizer.scale_loss(content)
         gradients = tape.gradient(scaled_loss, self.generator_variables)
-        self.generator_optimizer.apply_gradients(zip(gradients, self.generator_variables))
+        self.warmup_optimizer.apply_gradients(zip(gradients, self.generator_variables))
         return {"generator_loss": content, "content": content}
 
     def replica_train_step(self, batch: Batch, schedule: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:

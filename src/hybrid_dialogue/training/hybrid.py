@@ -110,11 +110,13 @@ class HybridTrainer(StageTrainer):
             fake_scores = self.model.discriminator(fake, training=True)
             reconstruction_loss = self.average(losses.masked_token_cross_entropy(input_ids, reconstruction))
             kl = self.average(losses.kl_divergence(z_mean, z_log_var))
+            kl_objective = losses.free_bits_kl(z_mean, z_log_var, self.config.kl_free_bits)
+            kl_objective /= self.strategy.num_replicas_in_sync  # a per-replica batch mean
             adversarial = self.average(losses.generator_adversarial_loss(fake_scores))
             content = self.average(losses.masked_token_cross_entropy(response_ids, response))
             loss = (
                 weights.reconstruction * reconstruction_loss
-                + weights.kl * kl
+                + weights.kl * kl_objective
                 + weights.adversarial * adversarial
                 + weights.content * content
             )

@@ -51,12 +51,28 @@ def masked_token_accuracy(target_ids: tf.Tensor, probabilities: tf.Tensor) -> tf
     return tf.reduce_sum(correct, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
 
 
-def kl_divergence(z_mean: tf.Tensor, z_log_var: tf.Tensor) -> tf.Tensor:
-    """KL(N(z_mean, exp(z_log_var)) || N(0, I)), summed over latent dimensions: (batch,)."""
+def kl_per_dimension(z_mean: tf.Tensor, z_log_var: tf.Tensor) -> tf.Tensor:
+    """KL(N(z_mean, exp(z_log_var)) || N(0, 1)) of each latent dimension: (batch, latent)."""
     z_mean = tf.cast(z_mean, tf.float32)
     z_log_var = tf.cast(z_log_var, tf.float32)
-    per_dimension = -0.5 * (1.0 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var))
-    return tf.reduce_sum(per_dimension, axis=-1)
+    return -0.5 * (1.0 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var))
+
+
+def kl_divergence(z_mean: tf.Tensor, z_log_var: tf.Tensor) -> tf.Tensor:
+    """KL(N(z_mean, exp(z_log_var)) || N(0, I)), summed over latent dimensions: (batch,)."""
+    return tf.reduce_sum(kl_per_dimension(z_mean, z_log_var), axis=-1)
+
+
+def free_bits_kl(z_mean: tf.Tensor, z_log_var: tf.Tensor, free_bits: float) -> tf.Tensor:
+    """KL summed over latent dimensions, each dimension's batch mean floored at `free_bits` nats: scalar.
+
+    Below the floor a dimension's KL has no gradient, so the encoder can keep
+    that much information per dimension without pressure from the prior: a
+    guard against posterior collapse. With `free_bits` 0 this is the mean of
+    `kl_divergence` over the batch.
+    """
+    batch_mean = tf.reduce_mean(kl_per_dimension(z_mean, z_log_var), axis=0)  # (latent,)
+    return tf.reduce_sum(tf.maximum(batch_mean, free_bits))
 
 
 def binary_cross_entropy(scores: tf.Tensor, label: float) -> tf.Tensor:

@@ -47,10 +47,14 @@ class VaeTrainer(StageTrainer):
             # 2. Decode the sample back to per-step token distributions: (batch, L, vocab).
             reconstruction = self.model.decoder(z, training=True)
 
-            # 3. Negative ELBO with the annealed KL weight, averaged over the global batch.
+            # 3. Negative ELBO with the annealed KL weight, averaged over the global batch. The
+            #    objective uses the free-bits KL (a per-replica batch mean, so divided by the
+            #    replica count); the logged KL is the plain one.
             reconstruction_loss = self.average(losses.masked_token_cross_entropy(input_ids, reconstruction))
             kl = self.average(losses.kl_divergence(z_mean, z_log_var))
-            loss = reconstruction_loss + schedule["kl_weight"] * kl
+            kl_objective = losses.free_bits_kl(z_mean, z_log_var, self.config.kl_annealing.free_bits)
+            kl_objective /= self.strategy.num_replicas_in_sync
+            loss = reconstruction_loss + schedule["kl_weight"] * kl_objective
             scaled_loss = self.optimizer.scale_loss(loss)
 
         # 4. Update the encoder and decoder (the GAN parts are untouched).
