@@ -45,7 +45,7 @@ def test_group_gaps_known_values(bleu: BleuScorer) -> None:
     gaps = group_gaps(frame, groups, "gender", bleu)
 
     assert gaps is not None
-    assert set(gaps.difference) == set(GAP_METRICS)
+    assert set(gaps.difference) == set(GAP_METRICS) - {"preference"}
     assert gaps.by_group["quality"] == pytest.approx({"a": 0.8, "b": 0.3})
     assert gaps.difference["quality"] == pytest.approx(0.5)
     assert gaps.by_group["helpfulness"] == pytest.approx({"a": 1.0, "b": 1 / 3})
@@ -54,6 +54,16 @@ def test_group_gaps_known_values(bleu: BleuScorer) -> None:
     # Relevance averages the rows that have an intent: a = 2/2, b = 1/3.
     assert gaps.by_group["relevance"] == pytest.approx({"a": 1.0, "b": 1 / 3})
     assert gaps.counts == {"a": 3, "b": 3}
+
+
+def test_group_gaps_optional_preference(bleu: BleuScorer) -> None:
+    frame, groups = toy_responses()
+    frame["preference"] = [-1.0, -2.0, -3.0, 1.0, 2.0, 0.0]
+
+    gaps = group_gaps(frame, groups, "gender", bleu)
+
+    assert gaps.by_group["preference"] == pytest.approx({"a": -2.0, "b": 1.0})
+    assert gaps.difference["preference"] == pytest.approx(3.0)
 
 
 def test_group_gaps_bleu_per_group(bleu: BleuScorer) -> None:

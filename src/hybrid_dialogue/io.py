@@ -26,6 +26,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     temporary_path = Path(temporary)
+    # mkstemp creates the file with mode 0600; published files get the usual
+    # umask-based mode so that other users (serving, a shared cache) can read them.
+    os.chmod(temporary_path, 0o666 & ~_current_umask())
     try:
         yield temporary_path
         os.replace(temporary_path, path)
@@ -39,6 +42,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    os.chmod(temporary, 0o777 & ~_current_umask())  # mkdtemp creates it with mode 0700
     try:
         yield temporary
         if path.exists():
@@ -47,6 +51,13 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     finally:
         if temporary.exists():
             shutil.rmtree(temporary)
+
+
+def _current_umask() -> int:
+    # os.umask can only be read by setting it, so set it back at once.
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def write_json(path: str | Path, payload: Any) -> None:

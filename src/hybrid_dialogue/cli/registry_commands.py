@@ -135,6 +135,7 @@ def generate(
         raise click.UsageError("--output is only used with --file")
 
     messages = [message] if message is not None else _read_messages(input_file)
+    _check_messages_before_loading(messages, input_file)
     with _user_errors():
         generator = _load_generator(model_uri, model_dir)
     try:
@@ -151,6 +152,20 @@ def generate(
         for text, response in zip(messages, responses)
     ]
     _write_lines(lines, output)
+
+
+def _check_messages_before_loading(messages: list[str], input_file: Path | None) -> None:
+    """Reject empty or non-text messages before paying for the TensorFlow import.
+
+    The length limit belongs to the loaded model, so `respond` checks it later.
+    """
+    from hybrid_dialogue.generation import validate_message
+
+    for index, text in enumerate(messages):
+        try:
+            validate_message(text, index, max_chars=sys.maxsize)
+        except ValueError as error:
+            raise InputError(_locate(str(error), input_file)) from error
 
 
 def _read_messages(path: Path) -> list[str]:

@@ -58,7 +58,7 @@ class AuditInputs:
     lexicon: ResolutionLexicon
     bleu: BleuScorer
     # Token ids (K, max_len) of the most frequent unhelpful and helpful training
-    # responses, the yardsticks of `response_preference`; None skips it.
+    # responses, the yardsticks of `response_preference`. None skips the preference.
     preference_responses: tuple[np.ndarray, np.ndarray] | None = None
     # Predicts the intent of a response, or None when the corpus has too few intents.
     intent_classifier: Any | None = None

@@ -23,7 +23,7 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 
 @dataclass(frozen=True)
 class BiasReport:
-    """Everything the report shows; `metrics` has the layout of `metrics/bias.json`."""
+    """Content of the report. `metrics` has the layout of `metrics/bias.json`."""
 
     input_model: str
     output_model: str

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import zipfile
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import keras
 
@@ -78,10 +79,36 @@ def save_model(model: HybridDialogueModel, path: str | Path) -> None:
         keras_temporary = temporary.with_name(temporary.name + ".keras")
         try:
             model.save(keras_temporary)
-            os.replace(keras_temporary, temporary)
+            _drop_shared_object_ids(keras_temporary, temporary)
         finally:
             keras_temporary.unlink(missing_ok=True)
     logger.info("saved model to %s", path)
+
+
+def _drop_shared_object_ids(source: Path, target: Path) -> None:
+    """Copy a .keras archive, removing `shared_object_id` keys from its config.json.
+
+    Keras 3.15 marks objects as shared by `id()` while it serialises, and
+    Python reuses the id of a temporary object that was garbage-collected.
+    Now and then a Bidirectional's backward LSTM thus got the id of another
+    object, and loading failed with "Forward layer and backward layer should
+    have different `go_backwards` value". These models share no object
+    between layers, so the keys are safe to drop.
+    """
+    with zipfile.ZipFile(source) as archive_in, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive_out:
+        for item in archive_in.infolist():
+            data = archive_in.read(item.filename)
+            if item.filename == "config.json":
+                data = json.dumps(_without_shared_ids(json.loads(data))).encode("utf-8")
+            archive_out.writestr(item, data)
+
+
+def _without_shared_ids(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _without_shared_ids(item) for key, item in value.items() if key != "shared_object_id"}
+    if isinstance(value, list):
+        return [_without_shared_ids(item) for item in value]
+    return value
 
 
 def load_model(path: str | Path, tokenizer: Tokenizer | None = None) -> HybridDialogueModel:
