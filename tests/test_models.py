@@ -376,6 +376,26 @@ def test_dtype_policy_scope_rejects_unknown_precision():
 # --- save and load ---
 
 
+def test_load_builds_layers_outside_keras_object_sharing(tiny_model, tokenizer, tmp_path, monkeypatch):
+    # Inside Keras's object-sharing scope, Bidirectional matches its inner LSTM
+    # by id(), and a reused id made loads fail now and then with "Forward layer
+    # and backward layer should have different `go_backwards` value".
+    # load_model must never enter that scope.
+    from keras.src.saving import serialization_lib
+
+    path = tmp_path / "tiny.keras"
+    save_model(tiny_model, path)
+
+    def refuse(*args):
+        raise AssertionError("load_model entered Keras's object-sharing scope")
+
+    monkeypatch.setattr(serialization_lib.ObjectSharingScope, "__enter__", refuse)
+    loaded = load_model(path, tokenizer=tokenizer)
+
+    for original, restored in zip(tiny_model.weights, loaded.weights, strict=True):
+        np.testing.assert_array_equal(original.numpy(), restored.numpy(), err_msg=original.path)
+
+
 def test_save_load_round_trip(tiny_model, tokenizer, input_ids, tmp_path):
     tiny_model.set_gumbel_temperature(0.25)
     path = tmp_path / "models" / "tiny.keras"

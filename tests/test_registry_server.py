@@ -198,13 +198,20 @@ def test_models_serve_invocations(server_workspace):
         stop(process)
 
 
+# About the size of the tracking server's SQLite file after a few runs, in bytes.
+DATABASE_BYTES = 1024 * 1024
+
+
 def test_register_full_disk_keeps_no_version(tmp_path, monkeypatch):
-    # The `cpu` preset model (about 17 MB) cannot be written under an 8 MB
-    # per-file limit, while the server's SQLite database (about 1 MB) can.
-    process, uri, log = start_tracking_server(tmp_path / "server", max_file_bytes=8 * 1024 * 1024)
+    bundle = write_tiny_bundle(tmp_path / "bundle", preset="cpu")
+    model, processed = copy_bundle_as_processed(bundle, tmp_path)
+
+    # A per-file limit of half the model file: the model upload fails, while
+    # the server's SQLite database (about 1 MB) still fits.
+    model_bytes = model.stat().st_size
+    assert model_bytes // 2 > 2 * DATABASE_BYTES, f"the cpu preset model ({model_bytes} bytes) is too small for this test"
+    process, uri, log = start_tracking_server(tmp_path / "server", max_file_bytes=model_bytes // 2)
     try:
-        bundle = write_tiny_bundle(tmp_path / "bundle", preset="cpu")
-        model, processed = copy_bundle_as_processed(bundle, tmp_path)
         (tmp_path / "params.yaml").write_text("register: {}\n", encoding="utf-8")
         monkeypatch.chdir(tmp_path)
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)

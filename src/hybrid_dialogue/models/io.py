@@ -7,7 +7,7 @@ import logging
 import os
 import zipfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import keras
 
@@ -16,6 +16,9 @@ from hybrid_dialogue.models.config import Architecture
 from hybrid_dialogue.models.hybrid import HybridDialogueModel
 
 logger = logging.getLogger(__name__)
+
+# The name under which Keras registers HybridDialogueModel, as written in config.json.
+MODEL_REGISTERED_NAME = keras.saving.get_registered_name(HybridDialogueModel)
 
 
 class ModelFileError(ValueError):
@@ -79,40 +82,14 @@ def save_model(model: HybridDialogueModel, path: str | Path) -> None:
         keras_temporary = temporary.with_name(temporary.name + ".keras")
         try:
             model.save(keras_temporary)
-            _drop_shared_object_ids(keras_temporary, temporary)
+            os.replace(keras_temporary, temporary)
         finally:
             keras_temporary.unlink(missing_ok=True)
     logger.info("saved model to %s", path)
 
 
-def _drop_shared_object_ids(source: Path, target: Path) -> None:
-    """Copy a .keras archive, removing `shared_object_id` keys from its config.json.
-
-    Keras 3.15 marks objects as shared by `id()` while it serialises, and
-    Python reuses the id of a temporary object that was garbage-collected.
-    Now and then a Bidirectional's backward LSTM thus got the id of another
-    object, and loading failed with "Forward layer and backward layer should
-    have different `go_backwards` value". These models share no object
-    between layers, so the keys are safe to drop.
-    """
-    with zipfile.ZipFile(source) as archive_in, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive_out:
-        for item in archive_in.infolist():
-            data = archive_in.read(item.filename)
-            if item.filename == "config.json":
-                data = json.dumps(_without_shared_ids(json.loads(data))).encode("utf-8")
-            archive_out.writestr(item, data)
-
-
-def _without_shared_ids(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _without_shared_ids(item) for key, item in value.items() if key != "shared_object_id"}
-    if isinstance(value, list):
-        return [_without_shared_ids(item) for item in value]
-    return value
-
-
 def load_model(path: str | Path, tokenizer: Tokenizer | None = None) -> HybridDialogueModel:
-    """Load a model saved by `save_model`, in Keras safe mode and without its optimizer state.
+    """Load a model saved by `save_model`, without its optimizer state.
 
     Raises `ModelFileError` when the file is missing, corrupt or contains
     another kind of model, and `TokenizerMismatchError` when `tokenizer` is given and
@@ -131,17 +108,42 @@ def load_model(path: str | Path, tokenizer: Tokenizer | None = None) -> HybridDi
         )
 
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as error:
+        model = _rebuild_and_load_weights(path)
+    except ModelFileError:
+        raise
+    except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile, json.JSONDecodeError) as error:
         raise ModelFileError(
             f"failed to load model from {path}: {error}. The file is corrupt or was written by "
             "incompatible code. Rerun the stage that writes it."
         ) from error
-    if not isinstance(model, HybridDialogueModel):
-        raise ModelFileError(f"{path} contains a {type(model).__name__}, expected a HybridDialogueModel")
 
     if tokenizer is not None:
         check_tokenizer(model, tokenizer, source=str(path))
+    return model
+
+
+def _rebuild_and_load_weights(path: Path) -> HybridDialogueModel:
+    """Build the model from the archive's config.json, then read its weights.
+
+    `keras.saving.load_model` is not used: it builds layers inside Keras's
+    object-sharing scope, where `Bidirectional` serialises its inner LSTM and
+    Keras (3.15) matches objects by `id()`. When a garbage-collected LSTM's id
+    is reused by the next one, the forward layer comes back as the previous
+    backward layer, and loading fails now and then with "Forward layer and
+    backward layer should have different `go_backwards` value". Building the
+    model from our own config (plain JSON, so nothing is deserialised unsafely)
+    and loading the weights alone has no such scope. The optimizer state is
+    not read.
+    """
+    with zipfile.ZipFile(path) as archive:
+        saved = json.loads(archive.read("config.json"))
+
+    if saved.get("registered_name") != MODEL_REGISTERED_NAME:
+        found = saved.get("registered_name") or saved.get("class_name")
+        raise ModelFileError(f"{path} contains a {found}, expected a HybridDialogueModel")
+
+    model = HybridDialogueModel(**saved["config"])
+    model.load_weights(path)
     return model
 
 
