@@ -57,10 +57,12 @@ corpus: $(INSTALLED) ## Generate the default 100K corpus if data/raw is missing,
 	  fi; \
 	else echo "data/raw exists: using it (delete it to regenerate the default corpus)."; fi
 
+# The import writes to data/raw.import first, so that a failed import leaves data/raw as it was.
 import-data: $(INSTALLED) ## Import DATA (FORMAT=jsonl|csv|bitext|twcs) into data/raw and track it with DVC
 	@test -n "$(DATA)" || { echo "Set DATA=path/to/file (and FORMAT=...)." >&2; exit 2; }
-	rm -rf data/raw
-	$(CLI) corpus import --format $(FORMAT) "$(DATA)"
+	rm -rf data/raw.import
+	$(CLI) corpus import --format $(FORMAT) "$(DATA)" --output data/raw.import/dialogues.jsonl
+	rm -rf data/raw && mv data/raw.import data/raw
 	$(DVC) commit --force --quiet data.dvc
 	@echo "data.dvc now tracks the imported corpus; commit it with: git add data.dvc"
 

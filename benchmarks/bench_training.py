@@ -11,8 +11,8 @@ both), so a ratio above 1 comes from how the work runs, not from doing
 less of it.
 
 All variants of a preset live in one process and are timed in interleaved
-rounds (each round runs a few steps of every variant, in rotating order),
-so that load from other processes slows them alike and the ratios stay
+rounds: each round runs a few steps of every variant, in rotating order.
+Load from other processes then slows them alike, so the ratios stay
 comparable on a shared machine. Op determinism is process-wide, so its
 cost is measured in a second process for one variant.
 
@@ -101,9 +101,9 @@ def step_flops(arch: Any) -> int:
 
     A backward pass costs about twice its forward pass (gradients of inputs
     and of weights). Encoder, decoder and generator: forward + backward = 3x.
-    Discriminator: its update runs it on real and fake (2x) plus backward
-    (4x); the end-to-end update runs it once more on fake (1x) and
-    back-propagates to its input only (1x): 8x in all.
+    Discriminator: 8x in all. Its own update runs it on real and fake (2x)
+    plus backward (4x). The end-to-end update runs it once more on fake (1x)
+    and back-propagates to its input only (1x).
     """
     parts = part_flops(arch)
     return 3 * (parts["encoder"] + parts["decoder"] + parts["generator"]) + 8 * parts["discriminator"]
@@ -113,7 +113,7 @@ def step_flops(arch: Any) -> int:
 
 
 def reference_step(model: Any, optimizer: Any, discriminator_optimizer: Any, config: Any) -> Any:
-    """The straightforward compiled step: one tf.function, GradientTape, the hybrid stage's math."""
+    """Build the straightforward compiled step: one tf.function with GradientTape, the hybrid stage's math."""
     import tensorflow as tf
 
     from hybrid_dialogue.training import losses
@@ -149,20 +149,6 @@ def reference_step(model: Any, optimizer: Any, discriminator_optimizer: Any, con
         return loss
 
     return step
-
-
-def synthetic_ids(rows: int, max_len: int, vocab: int, seed: int) -> Any:
-    """Token rows shaped like the processed data: [BOS] tokens [EOS] then [PAD], lengths 4 to max_len."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    ids = np.zeros((rows, max_len), dtype=np.int32)
-    lengths = rng.integers(4, max_len + 1, size=rows)
-    for row, length in enumerate(lengths):
-        ids[row, 0] = 2
-        ids[row, 1 : length - 1] = rng.integers(4, vocab, size=length - 2)
-        ids[row, length - 1] = 3
-    return ids
 
 
 def synthetic_ids(rows: int, max_len: int, vocab: int, seed: int) -> Any:

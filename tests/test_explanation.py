@@ -142,6 +142,16 @@ def test_token_importance_ranks_by_mean_abs() -> None:
     assert importance["punctuation_share"] == pytest.approx(1.1 / 6.2)
 
 
+def test_token_importance_merges_trailing_punctuation() -> None:
+    attributions = [attribution(["my", "order."], [0.5, 1.0], "order_status"),
+                    attribution(["Order", "[EMAIL]", "?"], [3.0, 1.5, 0.4], "order_status")]
+
+    importance = token_importance(attributions, top=5, min_count=1)
+
+    assert importance["overall"][0] == {"token": "order", "mean_abs_shap": 2.0, "count": 2}
+    assert [score["token"] for score in importance["overall"]] == ["order", "[EMAIL]", "my", "?"]
+
+
 def test_token_importance_min_count_drops_rare_tokens() -> None:
     attributions = [attribution(["refund", "zzz"], [1.0, 9.0], "refund"), attribution(["refund"], [2.0], "refund")]
 

@@ -334,9 +334,66 @@ def test_twcs_missing_column(tmp_path: Path) -> None:
         import_corpus(source, "twcs", tmp_path / "out.jsonl")
 
 
+def test_import_share_above_limit_fails(messy_jsonl: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out.jsonl"
+    output.write_text("previous corpus\n", encoding="utf-8")
+    quarantine = default_quarantine_path(output)
+
+    with pytest.raises(CorpusImportError) as raised:
+        import_corpus(messy_jsonl, "jsonl", output, ImportOptions(max_quarantine_share=0.05))
+    message = str(raised.value)
+    assert "quarantined 7 of 9 records" in message
+    assert "(77.8%)" in message
+    assert "max_quarantine_share = 0.05" in message
+    assert "invalid_json 1" in message
+    assert str(quarantine) in message
+
+    assert output.read_text(encoding="utf-8") == "previous corpus\n"
+    assert len(read_jsonl(quarantine)) == 7
+
+
+def test_import_share_at_limit_passes(messy_jsonl: Path, tmp_path: Path) -> None:
+    result = import_corpus(messy_jsonl, "jsonl", tmp_path / "out.jsonl", ImportOptions(max_quarantine_share=7 / 9))
+    assert result.n_dialogues == 2
+    assert result.n_quarantined == 7
+
+
+def test_import_share_limit_out_of_range(messy_jsonl: Path, tmp_path: Path) -> None:
+    with pytest.raises(CorpusImportError, match=r"max_quarantine_share = 1\.5 is invalid: expected a share in \[0, 1\]"):
+        import_corpus(messy_jsonl, "jsonl", tmp_path / "out.jsonl", ImportOptions(max_quarantine_share=1.5))
+
+
+def test_cli_import_applies_preprocess_limit(messy_jsonl: Path, tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("preprocess:\n  max_quarantine_share: 0.5\n", encoding="utf-8")
+    output = tmp_path / "raw" / "dialogues.jsonl"
+    arguments = ["corpus", "import", "--format", "jsonl", str(messy_jsonl), "--output", str(output),
+                 "--params", str(params)]  # fmt: skip
+    runner = CliRunner()
+
+    rejected = runner.invoke(cli, arguments)
+    assert rejected.exit_code == 1, rejected.output
+    assert "quarantined 7 of 9 records" in rejected.output
+    assert "(77.8%)" in rejected.output
+    assert "max_quarantine_share = 0.5" in rejected.output
+    assert "dialogues.jsonl.quarantine" in rejected.output
+    assert "Traceback" not in rejected.output
+    assert not output.exists()
+
+    # The option wins over the parameter file.
+    accepted = runner.invoke(cli, [*arguments, "--max-quarantine-share", "0.8"])
+    assert accepted.exit_code == 0, accepted.output
+    assert "Quarantined 7 malformed records" in accepted.output
+
+    out_of_range = runner.invoke(cli, [*arguments, "--max-quarantine-share", "2"])
+    assert out_of_range.exit_code == 2
+    assert "--max-quarantine-share" in out_of_range.output
+
+
 def test_cli_import_reports_quarantine(messy_jsonl: Path, tmp_path: Path) -> None:
     output = tmp_path / "raw" / "dialogues.jsonl"
-    arguments = ["corpus", "import", "--format", "jsonl", str(messy_jsonl), "--output", str(output)]
+    arguments = ["corpus", "import", "--format", "jsonl", str(messy_jsonl), "--output", str(output),
+                 "--max-quarantine-share", "1"]  # fmt: skip
     result = CliRunner().invoke(cli, arguments)
 
     assert result.exit_code == 0, result.output

@@ -12,7 +12,8 @@ import tensorflow as tf
 from hybrid_dialogue.config import ConfigError
 from hybrid_dialogue.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, TextTokenizer
 from hybrid_dialogue.models.config import ModelConfig, load_model_config
-from hybrid_dialogue.models.hybrid import HybridDialogueModel, _pad_after_eos, dtype_policy_scope
+from hybrid_dialogue.models.decoding import decode_ids
+from hybrid_dialogue.models.hybrid import HybridDialogueModel, dtype_policy_scope
 from hybrid_dialogue.models.io import (
     ModelFileError,
     TokenizerMismatchError,
@@ -210,10 +211,42 @@ def test_same_seed_same_weights(model_config, tokenizer):
     assert not np.array_equal(first.encoder.get_weights()[0], third.encoder.get_weights()[0])
 
 
-def test_pad_after_eos():
-    ids = np.array([[BOS_ID, 7, EOS_ID, 8, EOS_ID, 9], [BOS_ID, 7, 8, 9, 10, 11]], dtype=np.int32)
-    expected = np.array([[BOS_ID, 7, EOS_ID, PAD_ID, PAD_ID, PAD_ID], [BOS_ID, 7, 8, 9, 10, 11]])
-    np.testing.assert_array_equal(_pad_after_eos(ids), expected)
+def _step(vocab: dict[int, float]) -> list[float]:
+    """One step's distribution over a 6-token vocabulary; ids not in `vocab` share what is left."""
+    rest = (1.0 - sum(vocab.values())) / (6 - len(vocab))
+    return [vocab.get(token, rest) for token in range(6)]
+
+
+def test_decode_ids_cuts_where_end_is_likely():
+    # [EOS] hazards 0.1, 0.2, 0.6 at steps 1-3: P(ended) is 0.1, 0.28, 0.712,
+    # so the text ends at step 3 (END_PROBABILITY 0.7), although [EOS] is the
+    # argmax of no step before it. Word 4 wins steps 1 and 2, word 5 step 3's non-[EOS] mass.
+    probabilities = np.array(
+        [
+            [
+                _step({BOS_ID: 1.0}),
+                _step({EOS_ID: 0.1, 4: 0.5}),
+                _step({EOS_ID: 0.2, 4: 0.5}),
+                _step({EOS_ID: 0.6, 5: 0.3}),
+                _step({EOS_ID: 0.9}),
+            ]
+        ],
+        dtype=np.float32,
+    )
+    np.testing.assert_array_equal(decode_ids(probabilities), [[BOS_ID, 4, 4, EOS_ID, PAD_ID]])
+
+
+def test_decode_ids_runs_to_the_end_without_likely_eos():
+    # Hazard 0.1 at every step: P(ended by step 4) = 1 - 0.9**4 = 0.34 < 0.7, so no [EOS].
+    probabilities = np.array(
+        [[_step({BOS_ID: 1.0})] + [_step({EOS_ID: 0.1, PAD_ID: 0.0, 4: 0.6})] * 4], dtype=np.float32
+    )
+    np.testing.assert_array_equal(decode_ids(probabilities), [[BOS_ID, 4, 4, 4, 4]])
+
+
+def test_decode_ids_never_emits_pad_before_the_end():
+    probabilities = np.array([[_step({BOS_ID: 1.0}), _step({PAD_ID: 0.9, 5: 0.05}), _step({EOS_ID: 0.9})]], dtype=np.float32)
+    np.testing.assert_array_equal(decode_ids(probabilities), [[BOS_ID, 5, EOS_ID]])
 
 
 def test_response_log_prob_matches_manual_sum(tiny_model, input_ids):

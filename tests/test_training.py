@@ -1,7 +1,7 @@
 """The three training stages end to end on a tiny dataset with the `tiny` preset.
 
 One module fixture runs vae_pretrain -> gan_pretrain -> hybrid_finetune once
-against a fresh SQLite MLflow store; the tests read its outputs. Tracing
+against a fresh SQLite MLflow store, and the tests read its outputs. Tracing
 the compiled LSTM steps dominates the time (tens of seconds on 2 cores).
 """
 
@@ -69,7 +69,7 @@ def tiny_model_config() -> Any:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Run the three stages once; return their results and paths."""
+    """Run the three stages once and return their results and paths."""
     root = tmp_path_factory.mktemp("training")
     processed = write_tiny_processed(root / "processed", n_pairs=320, seed=0)
     with pytest.MonkeyPatch.context() as patch:

@@ -10,7 +10,13 @@ import tensorflow as tf
 
 from hybrid_dialogue.config import ConfigError, parse_section
 from hybrid_dialogue.training import losses
-from hybrid_dialogue.training.config import GanPretrainConfig, GumbelTemperature, KlAnnealing, VaePretrainConfig
+from hybrid_dialogue.training.config import (
+    GanPretrainConfig,
+    GumbelTemperature,
+    HybridFinetuneConfig,
+    KlAnnealing,
+    VaePretrainConfig,
+)
 from hybrid_dialogue.training.schedules import gumbel_temperature, kl_weight
 
 BUDGETS = {preset: {"epochs": 2, "steps_per_epoch": 3} for preset in ("seed", "cpu", "tiny")}
@@ -192,7 +198,6 @@ def test_config_rejects_out_of_range_rate() -> None:
 
 def test_repository_params_parse(repo_root) -> None:  # noqa: ANN001
     from hybrid_dialogue.config import load_section
-    from hybrid_dialogue.training.config import HybridFinetuneConfig
 
     params = repo_root / "params.yaml"
     vae = load_section(VaePretrainConfig, "vae_pretrain", params)
@@ -202,9 +207,18 @@ def test_repository_params_parse(repo_root) -> None:  # noqa: ANN001
     assert gan.discriminator_learning_rate == 2e-4
     assert gan.beta_1 == 0.5
     assert gan.batch_size == 64
+    assert gan.budget_for("cpu").warmup_epochs < gan.budget_for("cpu").epochs
+    assert hybrid.learning_rate == 1e-4
+    assert vae.budget_for("tiny").epochs >= 1
+
+
+def test_config_defaults_follow_design() -> None:
+    gan = parse_section(GanPretrainConfig, "gan_pretrain", {"budgets": BUDGETS})
+    hybrid = parse_section(HybridFinetuneConfig, "hybrid_finetune", {"budgets": BUDGETS})
+    assert (gan.generator_learning_rate, gan.discriminator_learning_rate, gan.beta_1) == (2e-4, 2e-4, 0.5)
+    assert gan.batch_size == 64
     assert hybrid.learning_rate == 1e-4
     assert hybrid.loss_weights.model_dump() == {"reconstruction": 1.0, "kl": 0.1, "adversarial": 1.0, "content": 0.5}
-    assert vae.budget_for("tiny").epochs >= 1
 
 
 def test_preset_budget_overrides_batch_size() -> None:

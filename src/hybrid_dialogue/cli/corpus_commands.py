@@ -103,6 +103,21 @@ def synth(output: Path, params_path: Path, n_dialogues: int | None, seed: int | 
     help="csv: extra column to keep as customer metadata; repeat for several. "
     "Columns named gender or region are always kept.",
 )
+@click.option(
+    "--params",
+    "params_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=paths.PARAMS_FILE,
+    show_default=True,
+    help="Parameter file whose preprocess.max_quarantine_share sets the maximum share of malformed records.",
+)
+@click.option(
+    "--max-quarantine-share",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Maximum share (0 to 1) of the records read that may be quarantined "
+    "[default: preprocess.max_quarantine_share of --params].",
+)
 def import_(
     src: Path,
     fmt: str,
@@ -113,13 +128,16 @@ def import_(
     intent_column: str | None,
     id_column: str | None,
     metadata_column: tuple[str, ...],
+    params_path: Path,
+    max_quarantine_share: float | None,
 ) -> None:
     """Convert SRC into this project's dialogue JSONL.
 
     Malformed records go to the quarantine file with their line number and
     reason, and the command reports how many. The import fails, leaving OUTPUT
-    unchanged, when the file is missing, lacks a required column or has no
-    valid record.
+    unchanged, when the file is missing, lacks a required column, has no
+    valid record, or has a larger share of malformed records than the
+    preprocess stage accepts (preprocess.max_quarantine_share).
 
     \b
     Examples:
@@ -127,7 +145,9 @@ def import_(
       hybrid-dialogue corpus import --format csv chats.csv \\
           --customer-column question --agent-column answer --intent-column topic
     """
+    from hybrid_dialogue.config import load_section
     from hybrid_dialogue.data.importers import CorpusImportError, ImportOptions, import_corpus
+    from hybrid_dialogue.data.preprocess import SECTION, PreprocessConfig
 
     context = click.get_current_context()
     if fmt != "csv":
@@ -138,6 +158,10 @@ def import_(
             flags = ", ".join("--" + name.replace("_", "-") for name in column_options)
             raise click.UsageError(f"{flags}: column options are valid only with --format csv, not {fmt}.")
 
+    # By default the limit comes from the preprocess section, so that an
+    # import the preprocess stage would reject fails here, before data.dvc changes.
+    if max_quarantine_share is None:
+        max_quarantine_share = load_section(PreprocessConfig, SECTION, params_path).max_quarantine_share
     options = ImportOptions(
         customer_column=customer_column,
         agent_column=agent_column,
@@ -145,6 +169,7 @@ def import_(
         id_column=id_column,
         metadata_columns=metadata_column,
         quarantine_path=quarantine_path,
+        max_quarantine_share=max_quarantine_share,
     )
     try:
         result = import_corpus(src, fmt, output, options)

@@ -17,7 +17,8 @@ Formats:
 A record that cannot be converted or fails the schema goes to a quarantine
 file with its line number and reason, and the result counts it. Nothing is
 dropped without a count. Problems with the file as a whole (missing file,
-unknown format, missing columns) raise `CorpusImportError`.
+unknown format, missing columns, more quarantined records than
+`ImportOptions.max_quarantine_share` allows) raise `CorpusImportError`.
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ class ImportOptions:
     # Default: beside the output, named `<output name>.quarantine`, which a
     # `*.jsonl` glob over the raw folder does not pick up.
     quarantine_path: Path | None = None
+    # Maximum share of the records read that may be quarantined, above which
+    # the import fails. 1.0 accepts any share. The CLI passes
+    # preprocess.max_quarantine_share, the limit the preprocess stage applies.
+    max_quarantine_share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -118,11 +123,16 @@ def import_corpus(src: Path, fmt: str, output: Path, options: ImportOptions | No
 
     Raises `CorpusImportError` for an unknown format, a missing input file, a
     CSV header without the required columns, a CSV that the parser cannot
-    read, or a file in which no record is valid. `output` is then left as it
-    was. When no record is valid, the quarantine file still lists the rejected
-    ones. `OSError` from reading or writing files passes through.
+    read, a file in which no record is valid, or a share of quarantined
+    records above `options.max_quarantine_share`. `output` is then left as it
+    was. When records were rejected, the quarantine file lists them even
+    when the import fails. `OSError` from reading or writing files passes through.
     """
     options = options or ImportOptions()
+    if not 0.0 <= options.max_quarantine_share <= 1.0:
+        raise CorpusImportError(
+            f"max_quarantine_share = {options.max_quarantine_share!r} is invalid: expected a share in [0, 1]."
+        )
     src, output = Path(src), Path(output)
     reader = _reader_for(fmt)
     _check_source(src)
@@ -137,6 +147,11 @@ def import_corpus(src: Path, fmt: str, output: Path, options: ImportOptions | No
         _write_quarantine(quarantine_path, rejections)
         if written.n_dialogues == 0:
             raise CorpusImportError(_no_dialogues_message(src, fmt, counts, rejections, quarantine_path))
+        # Same rule as the preprocess stage: quarantined records over records read.
+        share = len(rejections) / counts.records_read if counts.records_read else 0.0
+        if share > options.max_quarantine_share:
+            limit = options.max_quarantine_share
+            raise CorpusImportError(_too_many_rejected_message(src, counts, rejections, share, limit, quarantine_path))
 
     reasons = Counter(rejection.reason for rejection in rejections)
     result = ImportResult(
@@ -426,6 +441,19 @@ def _no_dialogues_message(
         f"none of the {counts.records_read} records in {src} is a valid dialogue in format '{fmt}' "
         f"(first problem: line {first.line}, {first.reason}: {first.detail}). "
         f"The rejected records are listed in {quarantine_path}. Check --format: the formats are {', '.join(FORMATS)}."
+    )
+
+
+def _too_many_rejected_message(
+    src: Path, counts: ReadCounts, rejections: list[Rejection], share: float, max_share: float, quarantine_path: Path
+) -> str:
+    reasons = Counter(rejection.reason for rejection in rejections)
+    listed = ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items()))
+    return (
+        f"quarantined {len(rejections)} of {counts.records_read} records in {src} ({100 * share:.1f}%), above the "
+        f"limit max_quarantine_share = {max_share:g} ({listed}). Each rejected record is listed with its line and "
+        f"reason in {quarantine_path}: fix or remove them, check --format, or raise the limit "
+        "(preprocess.max_quarantine_share in params.yaml, or --max-quarantine-share)."
     )
 
 

@@ -15,6 +15,11 @@ logger = logging.getLogger(__name__)
 
 # A token made only of punctuation or symbols, such as "." or "?!".
 _PUNCTUATION = re.compile(r"^[\W_]+$")
+# Characters stripped from the ends of a token for ranking; brackets are kept
+# so that placeholders such as [EMAIL] stay whole.
+_EDGE_PUNCTUATION = ".,!?;:'\"()-"
+# A redaction placeholder such as [EMAIL], kept in upper case.
+_PLACEHOLDER = re.compile(r"^\[[A-Z]+\]$")
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,9 @@ def explain_text(function: Callable[[Sequence[str]], np.ndarray], masker: Any, t
 def token_importance(attributions: Sequence[Attribution], top: int, min_count: int = 1) -> dict[str, Any]:
     """Rank tokens by mean |SHAP| over their occurrences, overall and per group.
 
-    Tokens are compared lower-cased; tokens seen fewer than `min_count`
-    times in a ranking are left out of it. Returns `overall` and
+    Tokens are compared by `token_key` (lower-cased, edge punctuation
+    removed). Tokens seen fewer than `min_count` times in a ranking are left
+    out of it. Returns `overall` and
     `by_group` (lists of `TokenScore` as dicts, best first, at most `top`),
     and `punctuation_share`: the share of all |SHAP| mass on punctuation tokens.
     """
@@ -96,12 +102,23 @@ def punctuation_share(attributions: Sequence[Attribution]) -> float | None:
     return punctuation / total if total > 0 else None
 
 
+def token_key(token: str) -> str:
+    """Return the ranking key of a token: lower-cased (placeholders excepted), without edge punctuation unless all punctuation.
+
+    The project's BPE tokens keep the punctuation that follows a word
+    ("order."), so "order." and "order" rank as one word.
+    """
+    lowered = token.strip() if _PLACEHOLDER.match(token.strip()) else token.strip().lower()
+    stripped = lowered.strip(_EDGE_PUNCTUATION)
+    return stripped or lowered
+
+
 def _rank(attributions: Sequence[Attribution], top: int, min_count: int) -> list[TokenScore]:
     sums: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     for attribution in attributions:
         for token, value in zip(attribution.tokens, np.abs(attribution.values)):
-            key = token.lower()
+            key = token_key(token)
             if key:
                 sums[key] += float(value)
                 counts[key] += 1

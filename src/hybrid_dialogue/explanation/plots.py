@@ -42,6 +42,10 @@ def bar_chart(target: ExplainedTarget, per_group_top: int) -> Any:
         values = [score["mean_abs_shap"] for score in scores][::-1]
         axes.barh(range(len(tokens)), values, color="#d6336c" if index == 0 else "#4263eb")
         axes.set_yticks(range(len(tokens)), tokens, fontsize="small")
+        if not tokens:
+            axes.text(0.5, 0.5, "no token seen often enough", ha="center", va="center", transform=axes.transAxes,
+                      fontsize="small", color="#666")
+            axes.set_xticks([])
         axes.set_title(label, fontsize="medium" if index == 0 else "small")
         axes.tick_params(axis="x", labelsize="x-small")
     figure.suptitle(f"{target.title}: mean |SHAP| per token ({target.unit})")

@@ -6,6 +6,7 @@ import keras
 from keras import layers
 
 from hybrid_dialogue.models.config import Architecture
+from hybrid_dialogue.models.decoder import standardize
 
 
 def build_generator(arch: Architecture, seed: int | None = None) -> keras.Model:
@@ -14,7 +15,8 @@ def build_generator(arch: Architecture, seed: int | None = None) -> keras.Model:
     Non-autoregressive: every step gets the same repeated latent code as input,
     so one forward pass emits the whole response. Layers: two blocks of Dense,
     LeakyReLU and LayerNormalization, Dropout -> RepeatVector -> LSTM, LayerNorm
-    -> LSTM, LayerNorm -> LSTM -> Dense per step -> softmax. With the `seed`
+    -> LSTM, LayerNorm -> LSTM, parameter-free standardisation (see
+    `decoder.standardize`) -> Dense per step -> softmax. With the `seed`
     sizes and vocabulary 154 it has 5,423,770 parameters.
     """
     z = keras.Input(shape=(arch.latent_dim,), name="z")
@@ -32,6 +34,7 @@ def build_generator(arch: Architecture, seed: int | None = None) -> keras.Model:
     x = layers.LSTM(arch.generator_units, return_sequences=True, name="lstm_2")(x)
     x = layers.LayerNormalization(name="lstm_norm_2")(x)
     x = layers.LSTM(arch.generator_last_units, return_sequences=True, name="lstm_3")(x)  # (batch, L, last)
+    x = standardize(x, "lstm_norm_3")
     logits = layers.Dense(arch.vocab_size, name="logits")(x)  # (batch, L, vocab)
 
     # Softmax in float32 whatever the policy, so losses and log-probabilities stay exact.

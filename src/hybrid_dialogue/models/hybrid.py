@@ -17,9 +17,10 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from hybrid_dialogue.data.tokenizer import EOS_ID, PAD_ID
+from hybrid_dialogue.data.tokenizer import PAD_ID
 from hybrid_dialogue.models.config import DTYPE_POLICIES, Architecture
 from hybrid_dialogue.models.decoder import build_decoder
+from hybrid_dialogue.models.decoding import decode_ids
 from hybrid_dialogue.models.discriminator import build_discriminator
 from hybrid_dialogue.models.encoder import build_encoder
 from hybrid_dialogue.models.generator import build_generator
@@ -163,7 +164,8 @@ class HybridDialogueModel(keras.Model):
         `input_ids` is (batch, max_len) token ids. Returns `response_ids` and
         `reconstructed_ids`, (batch, max_len) int32 with [PAD] after the first
         [EOS], and `quality`, (batch,) float32: the score of the returned
-        response. Uses z_mean and argmax, so the same input gives the same
+        response. Uses z_mean and `decoding.decode_ids` (the median length,
+        then the most likely word per step), so the same input gives the same
         output.
         """
         input_ids = self._check_ids(input_ids, "input_ids")
@@ -237,8 +239,8 @@ class HybridDialogueModel(keras.Model):
 
     def _respond_tensor(self, input_ids: tf.Tensor) -> dict[str, tf.Tensor]:
         z_mean, _, _ = self.encoder(input_ids, training=False)
-        reconstructed = _pad_after_eos(ops.argmax(self.decoder(z_mean, training=False), axis=-1))
-        response = _pad_after_eos(ops.argmax(self.generator(z_mean, training=False), axis=-1))
+        reconstructed = decode_ids(self.decoder(z_mean, training=False))
+        response = decode_ids(self.generator(z_mean, training=False))
         quality = self._score_tensor(response)
         return {"response_ids": response, "reconstructed_ids": reconstructed, "quality": quality}
 
@@ -311,14 +313,6 @@ class HybridDialogueModel(keras.Model):
                 f"(min {array.min()}, max {array.max()}). Encode the texts with the tokenizer the model was built for."
             )
         return array.astype(np.int32, copy=False)
-
-
-def _pad_after_eos(ids: Any) -> Any:
-    """Replace every id after the first [EOS] of each row with [PAD]. `ids` is (batch, L)."""
-    ids = ops.cast(ids, "int32")
-    is_eos = ops.cast(ops.equal(ids, EOS_ID), "int32")
-    eos_before = ops.cumsum(is_eos, axis=1) - is_eos  # count of [EOS] strictly before each step
-    return ops.where(eos_before > 0, ops.zeros_like(ids) + PAD_ID, ids)
 
 
 def _check_batch_size(batch_size: int) -> int:

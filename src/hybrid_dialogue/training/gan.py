@@ -1,8 +1,9 @@
 """GAN pre-training: the generator learns agent responses from the frozen encoder's latent codes.
 
 Epochs before `warmup_epochs` are supervised (content loss only), so the
-discriminator later faces responses that already look like text. Later
-epochs alternate a discriminator update and a generator update per batch.
+adversarial phase starts from a generator that already fits the reference
+responses. Later epochs alternate a discriminator update and a generator
+update per batch.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from hybrid_dialogue.models.config import ModelConfig
+from hybrid_dialogue.models.decoding import decode_ids
 from hybrid_dialogue.training import losses
 from hybrid_dialogue.training.config import GanPretrainConfig
 from hybrid_dialogue.training.loop import Batch, EpochMetrics, StageTrainer
@@ -87,8 +89,14 @@ class GanTrainer(StageTrainer):
             self.warmup_optimizer.build(self.generator_variables)
             self.discriminator_optimizer.build(model.discriminator.trainable_variables)
         super().__init__(model, strategy, config.batch_size)
+        # Read when the steps are traced (first call), so set before training starts.
+        self._saved_hard_gumbel = model.gumbel.hard
+        model.gumbel.hard = config.straight_through_gumbel
         self._warmup_function = self.compile_step(self.replica_warmup_step)
         self._generate_ids = compile_generation(model)
+
+    def restore_model_settings(self) -> None:
+        self.model.gumbel.hard = self._saved_hard_gumbel
 
     def checkpoint_objects(self) -> dict[str, Any]:
         return {
@@ -169,8 +177,9 @@ def evaluate_responses(model: Any, batch: Batch, average: Callable[[tf.Tensor], 
     """Score the deterministic responses (from z_mean) of a validation batch.
 
     Returns content loss and token accuracy against the reference, and the
-    discriminator's accuracy on the reference (real) and on noise-free
-    Gumbel-softmax samples of the responses (fake).
+    discriminator's accuracy on the reference (real) and on the Gumbel-softmax
+    output of the responses without noise (fake; one-hot argmax rows when the
+    Gumbel layer is straight-through).
     """
     response_ids = batch["response_ids"]
     z_mean, _, _ = model.encoder(batch["input_ids"], training=False)
@@ -199,11 +208,11 @@ def response_diversity(generate_ids: Callable[[tf.Tensor], tf.Tensor], validatio
 
 
 def compile_generation(model: Any) -> Callable[[tf.Tensor], tf.Tensor]:
-    """Return a compiled function: message ids (batch, L) -> argmax response ids (batch, L) from z_mean."""
+    """Return a compiled function: message ids (batch, L) -> response ids (batch, L) from z_mean, as `respond` decodes."""
 
     def generate_ids(input_ids: tf.Tensor) -> tf.Tensor:
         z_mean, _, _ = model.encoder(input_ids, training=False)
-        return tf.argmax(model.generator(z_mean, training=False), axis=-1, output_type=tf.int32)
+        return decode_ids(model.generator(z_mean, training=False))
 
     return tf.function(generate_ids)
 

@@ -1,7 +1,7 @@
 """Hybrid fine-tuning: encoder, decoder and generator trained end to end on four weighted losses.
 
-The discriminator keeps its own update each step, so the adversarial loss
-keeps meaning something while the generator changes. `HybridTrainer` takes
+The discriminator keeps its own update each step, so that the adversarial
+loss follows the generator as it changes. `HybridTrainer` takes
 an optional extra loss, which the bias-mitigation stage uses for a
 counterfactual invariance term.
 """
@@ -71,8 +71,14 @@ class HybridTrainer(StageTrainer):
             self.optimizer.build(self.variables)
             self.discriminator_optimizer.build(model.discriminator.trainable_variables)
         super().__init__(model, strategy, config.batch_size)
+        # Read when the steps are traced (first call), so set before training starts.
+        self._saved_hard_gumbel = model.gumbel.hard
+        model.gumbel.hard = config.straight_through_gumbel
         self._generate_ids = compile_generation(model)
         self._encode_mean = compile_encoding(model)
+
+    def restore_model_settings(self) -> None:
+        self.model.gumbel.hard = self._saved_hard_gumbel
 
     def checkpoint_objects(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer, "discriminator_optimizer": self.discriminator_optimizer}
@@ -188,7 +194,10 @@ def train_hybrid(
             **trainer.checkpoint_objects(),
         )
         start_epoch, history = checkpoint.restore()
-    return fit(trainer, plan, train_batches, validation, checkpoint, start_epoch, history, on_epoch_end)
+    try:
+        return fit(trainer, plan, train_batches, validation, checkpoint, start_epoch, history, on_epoch_end)
+    finally:
+        trainer.restore_model_settings()
 
 
 def run_hybrid_finetune(
@@ -204,7 +213,7 @@ def run_hybrid_finetune(
     extra_loss_fn: ExtraLossFn | None = None,
     extra_train_arrays: Callable[[TrainingData], dict[str, np.ndarray]] | None = None,
 ) -> TrainResult:
-    """Fine-tune the GAN-stage model `input_model` end to end; write `output_model` and `metrics/<stage>.json`.
+    """Fine-tune the GAN-stage model `input_model` end to end, writing `output_model` and `metrics/<stage>.json`.
 
     Another stage reuses it under its own `stage` name (its MLflow run,
     metrics file and `checkpoint_dir/<stage>/`) with an `extra_loss_fn` and

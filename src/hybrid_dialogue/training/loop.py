@@ -60,6 +60,9 @@ class StageTrainer:
         """Compute stage-specific diagnostics at the end of an epoch (active units, distinct-n)."""
         return {}
 
+    def restore_model_settings(self) -> None:
+        """Undo training-only changes to the model's layers before it is saved."""
+
     # --- shared machinery ---
 
     def average(self, per_example: tf.Tensor) -> tf.Tensor:

@@ -158,6 +158,7 @@ def run_training_stage(
         )
 
         # 5. Publish the model, metrics and plot data, then record them in the run.
+        trainer.restore_model_settings()
         result = _publish(spec.name, paths, model, plan, start_epoch, history, run.info.run_id)
 
     checkpoint.clear()
