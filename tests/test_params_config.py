@@ -86,3 +86,15 @@ def test_override_wins_over_file(tmp_path: Path) -> None:
     config = load_section(PreprocessConfig, SECTION, path, {"max_len": 64, "text.lowercase": False})
     assert config.max_len == 64
     assert config.text.lowercase is False
+
+
+def test_missing_section_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("preproces:\n  max_len: 16\n", encoding="utf-8")
+
+    with caplog.at_level("WARNING", logger="hybrid_dialogue.config"):
+        config = load_section(PreprocessConfig, "preprocess", params)
+
+    assert config == PreprocessConfig()
+    assert "has no 'preprocess' section" in caplog.text
+    assert "Sections found: preproces" in caplog.text

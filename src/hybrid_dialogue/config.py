@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 DEFAULT_PARAMS_PATH = Path("params.yaml")
 
 ConfigT = TypeVar("ConfigT", bound="StageConfig")
+
+logger = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -72,6 +75,15 @@ def load_section(
     """
     params = load_params(path)
     values = params.get(section)
+    if section not in params:
+        # Not an error: tests and small projects rely on the defaults. The
+        # warning catches a misspelled section name, which would otherwise
+        # silently train with the defaults.
+        logger.warning(
+            "%s has no '%s' section, so the stage uses its defaults. Sections found: %s. "
+            "Add the section (or fix its name) to set the stage's parameters.",
+            path, section, ", ".join(sorted(params)) or "none",
+        )
     if values is None:
         values = {}
     if not isinstance(values, dict):

@@ -74,8 +74,8 @@ def _parse_assignments(assignments: tuple[str, ...]) -> dict[str, object]:
 
 
 @cli.command()
-@click.option("--model", "model_path", type=click.Path(path_type=Path), default=paths.HYBRID_MODEL,
-              show_default=True, help="Trained .keras model to evaluate.")
+@click.option("--model", "model_path", type=click.Path(path_type=Path), default=paths.MITIGATED_MODEL,
+              show_default=True, help="Trained .keras model to evaluate (the pipeline evaluates the mitigated one).")
 @click.option("--processed-dir", type=click.Path(path_type=Path), default=paths.PROCESSED_DIR, show_default=True,
               help="Processed data: the test split is scored, the training split feeds the baselines.")
 @click.option("--params", "params_path", type=click.Path(path_type=Path), default=paths.PARAMS_FILE,

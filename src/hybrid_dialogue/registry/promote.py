@@ -203,8 +203,9 @@ def _decision(result: PromotionResult) -> str:
         return f"{subject} is now the champion, FORCED past failed gates (reason: {result.reason})."
     if result.promoted:
         return f"{subject} is now the champion (previous: {result.previous_champion or 'none'})."
-    champion = result.previous_champion or "no version"
-    return f"{subject} was not promoted because a gate failed. The champion stays {champion}."
+    if result.previous_champion is None:
+        return f"{subject} was not promoted because a gate failed. No version is champion yet."
+    return f"{subject} was not promoted because a gate failed. The champion stays version {result.previous_champion}."
 
 
 def _format_value(value: float | None) -> str:
