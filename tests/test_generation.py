@@ -180,3 +180,8 @@ def test_generate_cli_usage_errors(bundle, tmp_path):
     missing = runner.invoke(cli, ["generate", "--model-dir", str(tmp_path / "nothing"), "hello"])
     assert missing.exit_code == 1
     assert "model directory not found" in missing.output
+
+
+def test_bundle_path_to_model_file(bundle):
+    with pytest.raises(BundleError, match="is a file, but a model bundle is a directory containing model.keras"):
+        ResponseGenerator.from_directory(bundle / "model.keras")

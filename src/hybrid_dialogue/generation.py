@@ -115,6 +115,11 @@ class ResponseGenerator:
     def from_directory(cls, path: str | Path) -> ResponseGenerator:
         """Load a bundle directory, or a downloaded MLflow model whose `artifacts/` is a bundle."""
         path = Path(path)
+        if path.is_file():
+            raise BundleError(
+                f"{path} is a file, but a model bundle is a directory containing {', '.join(BUNDLE_FILES)}. "
+                "Pass that directory, or a downloaded MLflow model directory."
+            )
         if not path.is_dir():
             raise BundleError(f"model directory not found: {path}")
         if (path / "MLmodel").is_file() and (path / "artifacts").is_dir():
