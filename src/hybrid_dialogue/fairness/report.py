@@ -219,13 +219,26 @@ def _summary_lines(metrics: dict[str, Any]) -> list[str]:
     return [
         f"Headline gap ({metrics['after'].get('gap_source', 'probes')}): {_cell(metrics['gap_before'])} before, "
         f"{_cell(metrics['gap_after'])} after mitigation.",
-        f"Gap reduction: {_percent(reduction)} (target at least {_percent(targets['min_gap_reduction'])}: "
+        f"Gap reduction: {_reduction_text(metrics)} (target at least {_percent(targets['min_gap_reduction'])}: "
         f"{'met' if targets['gap_reduction_met'] else 'not met'}).",
-        f"Relative BLEU loss: {_percent(bleu_loss)} (target at most {_percent(targets['max_relative_bleu_loss'])}: "
+        f"Relative BLEU loss: {_percent(bleu_loss)}{' (BLEU rose)' if bleu_loss is not None and bleu_loss < 0 else ''} "
+        f"(target at most {_percent(targets['max_relative_bleu_loss'])}: "
         f"{'met' if targets['bleu_loss_met'] else 'not met'}).",
         f"Preference gap (unhelpful-response preference between groups, nats): "
         f"{_cell(metrics.get('preference_gap_before'))} before, {_cell(metrics.get('preference_gap_after'))} after.",
     ]
+
+
+def _reduction_text(metrics: dict[str, Any]) -> str:
+    """Return the gap reduction as a percentage, or why there is none."""
+    reduction, before, after = metrics["gap_reduction"], metrics["gap_before"], metrics["gap_after"]
+    if reduction is not None:
+        return _percent(reduction)
+    if before is None or after is None:
+        return f"{MISSING} (no gap measured)"
+    if before == 0:
+        return f"{MISSING} (no gap before mitigation; the gap after is {_cell(after)})"
+    return MISSING
 
 
 def _difference(audit: dict[str, Any], source: str, attribute: str, metric: str) -> float | None:
