@@ -49,6 +49,8 @@ VARIANTS = {
     "tf.data+bf16+b128": (True, "bfloat16", 128),
     "tf.data+bf16+b256": (True, "bfloat16", 256),
     "tf.data+b128": (True, "none", 128),
+    "tf.data+b256": (True, "none", 256),
+    "tf.data+bf16+b512": (True, "bfloat16", 512),
 }
 
 
