@@ -51,6 +51,9 @@ def first_version(workspace):
     """Register a first version whose metrics pass the baseline gate, after an `evaluate` stage run."""
     with tracking.stage_run("evaluate") as run:
         evaluate_run_id = run.info.run_id
+    # A later failed attempt of the same stage, which the version's run.evaluate tag must skip.
+    with pytest.raises(RuntimeError), tracking.stage_run("evaluate"):
+        raise RuntimeError("evaluation failed")
     metrics = write_evaluate_metrics(workspace["root"] / "metrics" / "evaluate.json", bleu=20.0, retrieval_bleu=40.0)
     result = register_model(
         workspace["model"], workspace["processed"], [metrics, workspace["root"] / "metrics" / "bias.json"],

@@ -185,22 +185,31 @@ def _version_tags(params_path: str | Path, metrics: dict[str, float], model_path
 
 
 def _linked_run_tags() -> dict[str, str]:
-    """Tag `run.<stage>` = run id for every stage run of this pipeline execution, newest per stage."""
+    """Tag `run.<stage>` = run id for every stage run of this pipeline execution, newest per stage.
+
+    Failed and killed runs (an attempt before a successful rerun, say) are
+    skipped, so each tag points at the run that produced the registered
+    outputs. The register stage's own run is still running and is included.
+    """
     import mlflow
 
     experiment = mlflow.get_experiment_by_name(tracking.experiment_name())
     key = tracking.execution_key()
     runs = mlflow.MlflowClient().search_runs(
         [experiment.experiment_id],
-        filter_string=f"tags.`{tracking.EXECUTION_TAG}` = '{key}'",
-        order_by=["attributes.start_time ASC"],
+        filter_string=(
+            f"tags.`{tracking.EXECUTION_TAG}` = '{key}' "
+            "and attributes.status != 'FAILED' and attributes.status != 'KILLED'"
+        ),
+        order_by=["attributes.start_time DESC"],
         max_results=200,
     )
     linked = {}
-    for run in runs:
+    for run in runs:  # newest first, so the first run of each stage wins
         stage = run.data.tags.get(tracking.STAGE_TAG)
-        if stage and stage != "pipeline":
-            linked[f"{LINKED_RUN_TAG_PREFIX}{stage}"] = run.info.run_id
+        tag = f"{LINKED_RUN_TAG_PREFIX}{stage}"
+        if stage and stage != "pipeline" and tag not in linked:
+            linked[tag] = run.info.run_id
     return linked
 
 
