@@ -129,7 +129,7 @@ def test_generate_cli_message(bundle, generator):
 def test_generate_cli_file_writes_jsonl(bundle, generator, tmp_path):
     messages = ["where is my order 12345", "I want to cancel", "send me the invoice"]
     source = tmp_path / "messages.txt"
-    source.write_text("\n".join(messages) + "\n", encoding="utf-8")
+    source.write_text("\n".join(messages) + "\n\n  \n", encoding="utf-8")  # blank lines at the end are ignored
     output = tmp_path / "responses.jsonl"
 
     result = CliRunner().invoke(
@@ -151,6 +151,7 @@ def test_generate_cli_file_writes_jsonl(bundle, generator, tmp_path):
         (b"caf\xe9 au lait\n", r"line 1: not valid UTF-8 text"),
         (b"\x00\x01binary\n", r"line 1: contains NUL bytes"),
         (b"", r"is empty: write one customer message per line"),
+        (b"\n \n", r"is empty: write one customer message per line"),
     ],
 )
 def test_generate_cli_bad_file_exit_2(bundle, tmp_path, content, pattern):

@@ -181,6 +181,11 @@ def _read_messages(path: Path) -> list[str]:
         if "\x00" in text:
             raise InputError(f"{path}, line {number}: contains NUL bytes, so it is not a text file")
         messages.append(text)
+
+    # Blank lines at the end of the file (an editor's extra newline) are not
+    # messages. Blank lines between messages are still rejected, with their number.
+    while messages and not messages[-1].strip():
+        messages.pop()
     if not messages:
         raise InputError(f"{path} is empty: write one customer message per line")
     return messages
