@@ -220,7 +220,7 @@ def _step(vocab: dict[int, float]) -> list[float]:
 def test_decode_ids_cuts_where_end_is_likely():
     # [EOS] hazards 0.1, 0.2, 0.6 at steps 1-3: P(ended) is 0.1, 0.28, 0.712,
     # so the text ends at step 3 (END_PROBABILITY 0.7), although [EOS] is the
-    # argmax of no step before it. Word 4 wins steps 1 and 2, word 5 step 3's non-[EOS] mass.
+    # argmax of no step before it. Word 4 wins steps 1 and 2.
     probabilities = np.array(
         [
             [
@@ -236,7 +236,7 @@ def test_decode_ids_cuts_where_end_is_likely():
     np.testing.assert_array_equal(decode_ids(probabilities), [[BOS_ID, 4, 4, EOS_ID, PAD_ID]])
 
 
-def test_decode_ids_runs_to_the_end_without_likely_eos():
+def test_decode_ids_without_likely_end():
     # Hazard 0.1 at every step: P(ended by step 4) = 1 - 0.9**4 = 0.34 < 0.7, so no [EOS].
     probabilities = np.array(
         [[_step({BOS_ID: 1.0})] + [_step({EOS_ID: 0.1, PAD_ID: 0.0, 4: 0.6})] * 4], dtype=np.float32

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -12,6 +13,18 @@ from hybrid_dialogue import paths
 from hybrid_dialogue.cli.main import PipelineError, cli
 
 CSV_ONLY_OPTIONS = ("customer_column", "agent_column", "intent_column", "id_column", "metadata_column")
+
+
+def _params_option(help_text: str) -> Callable[[Callable], Callable]:
+    """Return the `--params PATH` option (stored as `params_path`) with `help_text`."""
+    return click.option(
+        "--params",
+        "params_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=paths.PARAMS_FILE,
+        show_default=True,
+        help=help_text,
+    )
 
 
 @cli.group()
@@ -27,14 +40,7 @@ def corpus() -> None:
     show_default=True,
     help="JSONL file to write.",
 )
-@click.option(
-    "--params",
-    "params_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=paths.PARAMS_FILE,
-    show_default=True,
-    help="Parameter file whose `corpus` section configures the corpus.",
-)
+@_params_option("Parameter file whose `corpus` section configures the corpus.")
 @click.option("--n-dialogues", type=int, default=None, help="Number of dialogues, overriding corpus.n_dialogues.")
 @click.option("--seed", type=int, default=None, help="Random seed, overriding corpus.seed.")
 def synth(output: Path, params_path: Path, n_dialogues: int | None, seed: int | None) -> None:
@@ -103,14 +109,7 @@ def synth(output: Path, params_path: Path, n_dialogues: int | None, seed: int | 
     help="csv: extra column to keep as customer metadata; repeat for several. "
     "Columns named gender or region are always kept.",
 )
-@click.option(
-    "--params",
-    "params_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=paths.PARAMS_FILE,
-    show_default=True,
-    help="Parameter file whose preprocess.max_quarantine_share sets the maximum share of malformed records.",
-)
+@_params_option("Parameter file whose preprocess.max_quarantine_share sets the maximum share of malformed records.")
 @click.option(
     "--max-quarantine-share",
     type=click.FloatRange(0.0, 1.0),

@@ -35,9 +35,9 @@ def standardize(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
 
     An LSTM fed the same vector at every step first emits nearly the same
     small output at every step. Standardising that output lets the softmax
-    layer see the differences between steps. Without it the decoder and generator stayed
-    at the per-position token frequencies (about 4.4 nats) for 800 steps on the
-    default corpus; with it they reached 2.8 nats in 600. `center=False,
+    layer see the differences between steps. On the default corpus, a decoder
+    without it stayed above the per-position token entropy (3.79 nats) for 800
+    steps, and with it reached 2.8 nats in 600 steps. `center=False,
     scale=False` keeps the reference design's parameter counts.
     """
     return layers.LayerNormalization(center=False, scale=False, name=name)(x)

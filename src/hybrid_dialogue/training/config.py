@@ -159,9 +159,9 @@ class GanPretrainConfig(_TrainingConfig):
     gumbel_temperature: GumbelTemperature = GumbelTemperature()
     # Straight-through Gumbel-softmax: the discriminator gets the one-hot argmax of
     # each relaxed sample, and the gradient is that of the soft sample. Soft samples
-    # differ from one-hot real responses by their entropy alone, which the
-    # discriminator learns within one epoch on the default corpus (accuracy 1.0 on
-    # both sides), after which its gradient says nothing about the content.
+    # differ from one-hot real responses by their entropy alone. The discriminator
+    # learns that within one epoch on the default corpus (accuracy 1.0 on both
+    # sides), and from then on its gradient carries no information about the content.
     straight_through_gumbel: bool = True
     budgets: GanPresetBudgets
 
