@@ -15,9 +15,12 @@ INFRA_VENV ?= .venv-infra
 CLI := $(BIN)/hybrid-dialogue
 DVC := $(BIN)/dvc
 
-# Bring your own data: make run DATA=path/to/file FORMAT=bitext
+# Bring your own data: make run DATA=path/to/file FORMAT=bitext. IMPORT_ARGS
+# goes to `hybrid-dialogue corpus import` as extra options, split into words
+# by the shell: IMPORT_ARGS="--customer-column question --agent-column answer".
 DATA ?=
 FORMAT ?= jsonl
+IMPORT_ARGS ?=
 PYTEST_ARGS ?=
 
 # Local S3-compatible endpoint (moto server) and MLflow tracking server.
@@ -58,10 +61,10 @@ corpus: $(INSTALLED) ## Generate the default 100K corpus if data/raw is missing,
 	else echo "data/raw exists: using it (delete it to regenerate the default corpus)."; fi
 
 # The import writes to data/raw.import first, so that a failed import leaves data/raw as it was.
-import-data: $(INSTALLED) ## Import DATA (FORMAT=jsonl|csv|bitext|twcs) into data/raw and track it with DVC
+import-data: $(INSTALLED) ## Import DATA (FORMAT=jsonl|csv|bitext|twcs, IMPORT_ARGS) into data/raw, track it with DVC
 	@test -n "$(DATA)" || { echo "Set DATA=path/to/file (and FORMAT=...)." >&2; exit 2; }
 	rm -rf data/raw.import
-	$(CLI) corpus import --format $(FORMAT) "$(DATA)" --output data/raw.import/dialogues.jsonl
+	$(CLI) corpus import --format $(FORMAT) "$(DATA)" --output data/raw.import/dialogues.jsonl $(IMPORT_ARGS)
 	rm -rf data/raw && mv data/raw.import data/raw
 	$(DVC) commit --force --quiet data.dvc
 	@echo "data.dvc now tracks the imported corpus; commit it with: git add data.dvc"

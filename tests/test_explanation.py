@@ -16,6 +16,7 @@ from hybrid_dialogue.explanation.functions import (
     ShapTokenizer,
     build_text_masker,
 )
+from hybrid_dialogue.explanation.plots import ExplainedTarget, bar_chart, index_page
 
 TEXT = "i want a refund for the laptop please"
 
@@ -127,7 +128,7 @@ def attribution(tokens: list[str], values: list[float], group: str) -> Attributi
                        output_value=float(sum(values)), explanation=None)
 
 
-def test_token_importance_ranks_by_mean_abs() -> None:
+def test_token_importance_ranks_by_total_abs() -> None:
     attributions = [
         attribution(["refund", "my", "."], [2.0, 0.1, -0.5], "refund"),
         attribution(["Refund", "please", "."], [-1.0, 0.2, 0.5], "refund"),
@@ -136,10 +137,49 @@ def test_token_importance_ranks_by_mean_abs() -> None:
 
     importance = token_importance(attributions, top=3, min_count=1)
 
-    assert [score["token"] for score in importance["overall"]] == ["order", "refund", "."]
-    assert importance["overall"][1] == {"token": "refund", "mean_abs_shap": 1.5, "count": 2}
+    assert [score["token"] for score in importance["overall"]] == ["refund", "order", "."]
+    assert importance["overall"][0] == {"token": "refund", "total_abs_shap": 3.0, "mean_abs_shap": 1.5, "count": 2}
+    assert importance["overall"][2]["total_abs_shap"] == pytest.approx(1.1)
+    assert importance["overall"][2]["mean_abs_shap"] == pytest.approx(1.1 / 3)
     assert [score["token"] for score in importance["by_group"]["refund"]] == ["refund", ".", "please"]
     assert importance["punctuation_share"] == pytest.approx(1.1 / 6.2)
+
+
+def test_token_importance_frequent_token_beats_rare() -> None:
+    # A number fragment seen twice with large values, and a word seen in ten texts with moderate ones:
+    # the mean ranks the fragment first (2.0 against 0.6), the total ranks the word first (6.0 against 4.0).
+    attributions = [attribution(["refund", "please"], [0.6, 0.1], "refund") for _ in range(8)]
+    attributions += [attribution(["refund", "12", "3"], [-0.6, 2.0, 0.05], "refund") for _ in range(2)]
+
+    importance = token_importance(attributions, top=3, min_count=2)
+
+    overall = importance["overall"]
+    assert [score["token"] for score in overall] == ["refund", "12", "please"]
+    assert overall[0]["total_abs_shap"] == pytest.approx(6.0)
+    assert overall[0]["mean_abs_shap"] == pytest.approx(0.6)
+    assert overall[0]["count"] == 10
+    assert overall[1]["total_abs_shap"] == pytest.approx(4.0)
+    assert overall[1]["mean_abs_shap"] == pytest.approx(2.0)
+    assert overall[2]["total_abs_shap"] == pytest.approx(0.8)
+    assert importance["by_group"]["refund"] == overall
+
+
+def test_report_shows_total_abs_shap() -> None:
+    attributions = [attribution(["refund", "please"], [0.6, 0.1], "refund") for _ in range(8)]
+    attributions += [attribution(["refund", "12"], [-0.6, 2.0], "refund") for _ in range(2)]
+    importance = token_importance(attributions, top=3, min_count=2)
+    target = ExplainedTarget("message", "Message tokens", "nats", attributions, importance)
+
+    figure = bar_chart(target, per_group_top=2)
+    overall_axes = figure.axes[0]
+    # barh draws the best token at the top, so the bars run from last to first.
+    widths = [bar.get_width() for bar in overall_axes.patches][::-1]
+    assert widths == pytest.approx([6.0, 4.0, 0.8])
+    assert [label.get_text() for label in overall_axes.get_yticklabels()][::-1] == ["refund", "12", "please"]
+
+    page = index_page([target], {"Examples": 10}, [])
+    assert "<th>Token</th><th>Total |SHAP|</th><th>Mean |SHAP|</th><th>Occurrences</th>" in page
+    assert "<tr><td>refund</td><td>6.0000</td><td>0.6000</td><td>10</td></tr>" in page
 
 
 def test_token_importance_merges_trailing_punctuation() -> None:
@@ -148,7 +188,7 @@ def test_token_importance_merges_trailing_punctuation() -> None:
 
     importance = token_importance(attributions, top=5, min_count=1)
 
-    assert importance["overall"][0] == {"token": "order", "mean_abs_shap": 2.0, "count": 2}
+    assert importance["overall"][0] == {"token": "order", "total_abs_shap": 4.0, "mean_abs_shap": 2.0, "count": 2}
     assert [score["token"] for score in importance["overall"]] == ["order", "[EMAIL]", "my", "?"]
 
 

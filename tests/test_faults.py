@@ -60,7 +60,11 @@ def test_preprocess_cli_names_quarantined_count(tmp_path: Path) -> None:
     assert metrics["records"]["quarantined"] == 2
 
 
-def test_make_import_failure_keeps_raw_corpus(tmp_path: Path) -> None:
+VENV = Path(sys.executable).parent.parent
+
+
+def make_repo(tmp_path: Path) -> Path:
+    """Return a directory with the project's Makefile and params.yaml and the raw corpus 'previous corpus'."""
     repo = tmp_path / "repo"
     repo.mkdir()
     shutil.copy(REPO_ROOT / "Makefile", repo / "Makefile")
@@ -68,24 +72,74 @@ def test_make_import_failure_keeps_raw_corpus(tmp_path: Path) -> None:
     raw = repo / "data" / "raw" / "dialogues.jsonl"
     raw.parent.mkdir(parents=True)
     raw.write_text("previous corpus\n", encoding="utf-8")
+    return repo
+
+
+def run_make(repo: Path, *arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run make in `repo` with this test environment's venv; `-o` keeps make from reinstalling it."""
+    env = {**os.environ, **(env or {}), "PATH": str(VENV / "bin") + os.pathsep + os.environ.get("PATH", "")}
+    command = ["make", "--no-print-directory", "-o", str(VENV / ".installed"), f"VENV={VENV}", *arguments]
+    return subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_make_import_failure_keeps_raw_corpus(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
     valid = {"id": "a1", "turns": [{"role": "customer", "text": "Where is my order?"},
                                    {"role": "agent", "text": "It ships today."}]}  # fmt: skip
     source = tmp_path / "mostly_malformed.jsonl"
     source.write_text(json.dumps(valid) + "\n" + "\n".join(MALFORMED_LINES) + "\n", encoding="utf-8")
-    venv = Path(sys.executable).parent.parent
-    env = {**os.environ, "PATH": str(venv / "bin") + os.pathsep + os.environ.get("PATH", "")}
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
 
-    # `-o` keeps make from reinstalling the venv.
-    command = ["make", "--no-print-directory", "-o", str(venv / ".installed"), f"VENV={venv}",
-               "import-data", f"DATA={source}", "FORMAT=jsonl"]  # fmt: skip
-    result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    result = run_make(repo, "import-data", f"DATA={source}", "FORMAT=jsonl", env={"TMPDIR": str(system_tmp)})
 
     assert result.returncode != 0, result.stdout
     assert "quarantined 2 of 3 records" in result.stderr
-    assert "data/raw.import/dialogues.jsonl.quarantine" in result.stderr
-    assert raw.read_text(encoding="utf-8") == "previous corpus\n"
-    assert len((repo / "data" / "raw.import" / "dialogues.jsonl.quarantine").read_text().splitlines()) == 2
-    assert not (repo / "data" / "raw.import" / "dialogues.jsonl").exists()
+    assert (repo / "data" / "raw" / "dialogues.jsonl").read_text(encoding="utf-8") == "previous corpus\n"
+    assert not (repo / "data" / "raw.import").exists()
+    [rejected] = system_tmp.glob("hybrid-dialogue-rejected-*/dialogues.jsonl.quarantine")
+    assert str(rejected) in result.stderr.replace("\n", "")
+    assert len(rejected.read_text(encoding="utf-8").splitlines()) == 2
+
+
+def test_make_import_passes_import_args(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    source = tmp_path / "chats.csv"
+    rows = ["question,answer", "Where is my order?,It ships today.", "Can I pay by card?,Yes."]
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    # A DVC repository whose data.dvc still records the default corpus, as in a fresh clone.
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(tmp_path / "dvc-site-cache")}
+    subprocess.run([str(VENV / "bin" / "dvc"), "init", "--no-scm", "-q"], cwd=repo, env=env, check=True, timeout=120)
+    shutil.copy(REPO_ROOT / "data.dvc", repo / "data.dvc")
+    tracked_before = (repo / "data.dvc").read_text(encoding="utf-8")
+
+    result = run_make(repo, "import-data", f"DATA={source}", "FORMAT=csv",
+                      "IMPORT_ARGS=--customer-column question --agent-column answer", env=env)  # fmt: skip
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = (repo / "data" / "raw" / "dialogues.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["turns"][0]["text"] for line in lines] == ["Where is my order?", "Can I pay by card?"]
+    assert (repo / "data" / "raw" / "dialogues.jsonl.import.json").is_file()
+    tracked_after = (repo / "data.dvc").read_text(encoding="utf-8")
+    assert tracked_after != tracked_before
+    assert "nfiles: 2" in tracked_after  # the dialogues and the import manifest
+
+
+def test_make_run_passes_import_args(tmp_path: Path) -> None:
+    # `make -n` prints the commands; lines that call $(MAKE) still run, so the import-data call shows too.
+    # The sub-make does not inherit `-o`, so it needs the venv's prerequisites to exist; with -n it only
+    # prints the install commands.
+    repo = make_repo(tmp_path)
+    (repo / "requirements").mkdir()
+    (repo / "requirements" / "main.lock").touch()
+    (repo / "pyproject.toml").touch()
+    result = run_make(repo, "-n", "run", "DATA=chats.csv", "FORMAT=csv",
+                      "IMPORT_ARGS=--customer-column 'Customer text'")  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    [import_line] = [line for line in result.stdout.splitlines() if " corpus import " in line]
+    assert import_line.endswith("--output data/raw.import/dialogues.jsonl --customer-column 'Customer text'")
+    assert "--format csv \"chats.csv\"" in import_line
 
 
 def test_evaluate_cli_rejects_other_tokenizer(tmp_path: Path, tracking_store: str) -> None:

@@ -148,8 +148,8 @@ def test_generate_cli_file_writes_jsonl(bundle, generator, tmp_path):
     [
         (b"where is my order\n\nhello\n", r"line 2 is empty"),
         (b"fine\n" + b"x" * 2001 + b"\n", r"line 2 has 2001 characters, over the limit of 2000"),
-        (b"caf\xe9 au lait\n", r"line 1: not valid UTF-8 text"),
-        (b"\x00\x01binary\n", r"line 1: contains NUL bytes"),
+        (b"caf\xe9 au lait\n", r"line 1 is not valid UTF-8 text \(invalid continuation byte\): save the file as UTF-8"),
+        (b"\x00\x01binary\n", r"line 1 contains NUL bytes"),
         (b"", r"is empty: write one customer message per line"),
         (b"\n \n", r"is empty: write one customer message per line"),
     ],
@@ -160,6 +160,46 @@ def test_generate_cli_bad_file_exit_2(bundle, tmp_path, content, pattern):
     result = CliRunner().invoke(cli, ["generate", "--model-dir", str(bundle), "--file", str(source)])
     assert result.exit_code == 2
     assert re.search(pattern, result.output), result.output
+
+
+def test_generate_cli_lists_every_bad_line(tmp_path):
+    # 23 empty lines, one line of Latin-1 and one with a NUL byte among valid messages. The model
+    # directory does not exist: these problems are reported before any model is loaded.
+    lines = [b"where is my order"]
+    lines += [b"  " if number % 2 else b"hello" for number in range(46)]  # empty at lines 3, 5, ..., 47
+    lines += [b"caf\xe9", b"nul\x00byte", b"thanks"]  # lines 48, 49, 50
+    source = tmp_path / "messages.txt"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+
+    result = CliRunner().invoke(cli, ["generate", "--model-dir", str(tmp_path / "no-model"), "--file", str(source)])
+
+    assert result.exit_code == 2
+    assert f"{source}: 25 of 50 lines are invalid, so no response was generated" in result.output
+    listed = re.findall(r"^  line (\d+) ", result.output, flags=re.MULTILINE)
+    assert listed == [str(number) for number in range(3, 42, 2)]  # the first 20 invalid lines
+    assert "  line 3 is empty ('  '): pass a non-empty customer message" in result.output
+    assert "  and 5 more invalid lines" in result.output
+    assert "line 48" not in result.output
+    assert "Fix these lines and run the command again." in result.output
+    assert "model directory not found" not in result.output
+
+
+def test_generate_cli_lists_lines_over_model_limit(bundle, tmp_path):
+    source = tmp_path / "messages.txt"
+    source.write_text("\n".join(["hello", "x" * 2001, "fine", "y" * 3000, "\u200b"]) + "\n", encoding="utf-8")
+    output = tmp_path / "responses.jsonl"
+
+    result = CliRunner().invoke(
+        cli, ["generate", "--model-dir", str(bundle), "--file", str(source), "--output", str(output)]
+    )
+
+    assert result.exit_code == 2
+    assert "3 of 5 lines are invalid" in result.output
+    assert "  line 2 has 2001 characters, over the limit of 2000" in result.output
+    assert "  line 4 has 3000 characters, over the limit of 2000" in result.output
+    assert "  line 5 is empty once invisible and control characters are removed" in result.output
+    assert "more invalid lines" not in result.output
+    assert not output.exists()
 
 
 @pytest.mark.parametrize(

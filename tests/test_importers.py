@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,22 @@ from hybrid_dialogue.data.importers import (
     default_quarantine_path,
     import_corpus,
 )
+from hybrid_dialogue.data.records import RawDataError, import_manifest_path, read_import_manifest
 from hybrid_dialogue.data.schema import parse_dialogue
+
+
+@pytest.fixture(autouse=True)
+def system_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Move the system's temporary directory, where a failed import keeps its rejected records, into tmp_path."""
+    directory = tmp_path / "system-tmp"
+    directory.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(directory))
+    return directory
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Return every file under `directory` with its bytes, by relative path."""
+    return {str(path.relative_to(directory)): path.read_bytes() for path in directory.rglob("*") if path.is_file()}
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -218,19 +235,23 @@ def test_unknown_format_rejected(tmp_path: Path) -> None:
         import_corpus(source, "xml", tmp_path / "out.jsonl")
 
 
-def test_wrong_format_keeps_output(tmp_path: Path) -> None:
+def test_wrong_format_keeps_output(tmp_path: Path, system_tmp: Path) -> None:
     """A CSV read as jsonl has no valid record: the import fails and the old output stays."""
     source = write_csv(tmp_path / "chats.csv", ["customer", "agent"], [["hi", "hello"], ["bye", "ciao"]])
-    output = tmp_path / "out.jsonl"
+    output = tmp_path / "raw" / "out.jsonl"
+    output.parent.mkdir()
     output.write_text("previous corpus\n", encoding="utf-8")
 
     with pytest.raises(CorpusImportError, match=r"none of the 3 records .* is a valid dialogue in format 'jsonl' "
-                       r"\(first problem: line 1, invalid_json"):
+                       r"\(first problem: line 1, invalid_json") as raised:
         import_corpus(source, "jsonl", output)
 
-    assert output.read_text(encoding="utf-8") == "previous corpus\n"
-    assert len(read_jsonl(default_quarantine_path(output))) == 3
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["chats.csv", "out.jsonl", "out.jsonl.quarantine"]
+    assert snapshot(output.parent) == {"out.jsonl": b"previous corpus\n"}
+    rejected = raised.value.rejected_path
+    assert rejected.name == "out.jsonl.quarantine"
+    assert rejected.parent.parent == system_tmp
+    assert str(rejected) in str(raised.value)
+    assert len(read_jsonl(rejected)) == 3
 
 
 def test_bitext_fixture_keeps_placeholders(tmp_path: Path) -> None:
@@ -334,10 +355,14 @@ def test_twcs_missing_column(tmp_path: Path) -> None:
         import_corpus(source, "twcs", tmp_path / "out.jsonl")
 
 
-def test_import_share_above_limit_fails(messy_jsonl: Path, tmp_path: Path) -> None:
-    output = tmp_path / "out.jsonl"
-    output.write_text("previous corpus\n", encoding="utf-8")
-    quarantine = default_quarantine_path(output)
+def test_import_share_above_limit_fails(messy_jsonl: Path, tmp_path: Path, system_tmp: Path) -> None:
+    # An earlier import left dialogues, a quarantine file and a manifest; the failed import keeps all three.
+    earlier = tmp_path / "earlier.jsonl"
+    earlier.write_text(dialogue_line("e1") + "\n{broken\n", encoding="utf-8")
+    output = tmp_path / "raw" / "dialogues.jsonl"
+    import_corpus(earlier, "jsonl", output)
+    before = snapshot(output.parent)
+    assert sorted(before) == ["dialogues.jsonl", "dialogues.jsonl.import.json", "dialogues.jsonl.quarantine"]
 
     with pytest.raises(CorpusImportError) as raised:
         import_corpus(messy_jsonl, "jsonl", output, ImportOptions(max_quarantine_share=0.05))
@@ -346,10 +371,58 @@ def test_import_share_above_limit_fails(messy_jsonl: Path, tmp_path: Path) -> No
     assert "(77.8%)" in message
     assert "max_quarantine_share = 0.05" in message
     assert "invalid_json 1" in message
-    assert str(quarantine) in message
+    assert "The output was left as it was." in message
 
-    assert output.read_text(encoding="utf-8") == "previous corpus\n"
-    assert len(read_jsonl(quarantine)) == 7
+    assert snapshot(output.parent) == before
+    rejected = raised.value.rejected_path
+    assert str(rejected) in message
+    assert rejected.parent.parent == system_tmp
+    assert [entry["line"] for entry in read_jsonl(rejected)] == [2, 4, 5, 6, 7, 9, 10]
+
+
+def test_failed_import_removes_created_directories(messy_jsonl: Path, tmp_path: Path) -> None:
+    output = tmp_path / "new" / "raw" / "dialogues.jsonl"
+    with pytest.raises(CorpusImportError, match="quarantined 7 of 9 records"):
+        import_corpus(messy_jsonl, "jsonl", output, ImportOptions(max_quarantine_share=0.5))
+    assert not (tmp_path / "new").exists()
+
+
+def test_import_writes_manifest(messy_jsonl: Path, tmp_path: Path) -> None:
+    output = tmp_path / "raw" / "dialogues.jsonl"
+    result = import_corpus(messy_jsonl, "jsonl", output)
+
+    assert result.manifest_path == import_manifest_path(output) == tmp_path / "raw" / "dialogues.jsonl.import.json"
+    assert json.loads(result.manifest_path.read_text(encoding="utf-8")) == {
+        "corpus_file": "dialogues.jsonl",
+        "corpus_sha256": hashlib.sha256(output.read_bytes()).hexdigest(),
+        "source_name": "messy.jsonl",
+        "format": "jsonl",
+        "records_read": 9,
+        "dialogues": 2,
+        "quarantined": 7,
+        "quarantine_reasons": {
+            "duplicate_id": 1, "empty_turn": 1, "invalid_json": 1, "invalid_utf8": 1, "missing_turns": 1,
+            "not_an_object": 1, "unknown_role": 1,
+        },
+        "quarantine_file": "dialogues.jsonl.quarantine",
+    }  # fmt: skip
+    manifest = read_import_manifest(output)
+    assert (manifest.records_read, manifest.quarantined) == (9, 7)
+
+
+def test_import_manifest_of_changed_file_rejected(messy_jsonl: Path, tmp_path: Path) -> None:
+    output = tmp_path / "raw" / "dialogues.jsonl"
+    import_corpus(messy_jsonl, "jsonl", output)
+    with output.open("a", encoding="utf-8") as handle:
+        handle.write(dialogue_line("added-by-hand") + "\n")
+
+    with pytest.raises(RawDataError, match=r"describes another version of dialogues\.jsonl: its SHA-256 differs"):
+        read_import_manifest(output)
+
+    import_manifest_path(output).write_text('{"corpus_file": "dialogues.jsonl"}', encoding="utf-8")
+    with pytest.raises(RawDataError, match=r"dialogues\.jsonl\.import\.json is not a valid import manifest"):
+        read_import_manifest(output)
+    assert read_import_manifest(tmp_path / "never-imported.jsonl") is None
 
 
 def test_import_share_at_limit_passes(messy_jsonl: Path, tmp_path: Path) -> None:
@@ -378,7 +451,7 @@ def test_cli_import_applies_preprocess_limit(messy_jsonl: Path, tmp_path: Path) 
     assert "max_quarantine_share = 0.5" in rejected.output
     assert "dialogues.jsonl.quarantine" in rejected.output
     assert "Traceback" not in rejected.output
-    assert not output.exists()
+    assert not output.parent.exists()
 
     # The option wins over the parameter file.
     accepted = runner.invoke(cli, [*arguments, "--max-quarantine-share", "0.8"])

@@ -19,6 +19,7 @@ from hybrid_dialogue.cli.main import cli
 from hybrid_dialogue.config import parse_section
 from hybrid_dialogue.data import pairs as pairs_module
 from hybrid_dialogue.data.dataset import PAIR_COLUMNS, SPLITS, load_manifest, load_split, load_tokenizer
+from hybrid_dialogue.data.importers import ImportOptions, import_corpus
 from hybrid_dialogue.data.pairs import split_dialogues
 from hybrid_dialogue.data.preprocess import PreprocessConfig, PreprocessError, PreprocessResult, run_preprocess
 from hybrid_dialogue.data.redaction import NO_REDACTIONS
@@ -213,6 +214,61 @@ def test_quarantine_share_above_max_fails(tmp_path: Path) -> None:
         _run(tmp_path, config)
     assert len(_quarantine(tmp_path)) == 5  # written before the stage fails
     assert not (tmp_path / "processed").exists()
+
+
+def _import_with_long_turns(tmp_path: Path) -> Path:
+    """Import 80 good dialogues, 3 with a 300-character turn and 4 lines of invalid JSON; return the raw directory.
+
+    The import rejects the 4 invalid lines (4 of 87, under its limit of 0.05). Preprocessing with
+    max_message_chars = 200 rejects the 3 long dialogues (3 of the 83 it reads, also under 0.05).
+    """
+    long_turns = []
+    for index in range(3):
+        record = _dialogue(900 + index, "refund")
+        record["turns"][0]["text"] = "x" * 300
+        long_turns.append(json.dumps(record).encode())
+    source = _write_lines(tmp_path / "source.jsonl", _corpus_lines() + long_turns + [b"{not json"] * 4)
+    output = tmp_path / "raw" / "dialogues.jsonl"
+    imported = import_corpus(source, "jsonl", output, ImportOptions(max_quarantine_share=0.05))
+    assert (imported.records_read, imported.n_quarantined) == (87, 4)
+    return tmp_path / "raw"
+
+
+def test_import_rejects_count_toward_limit(tmp_path: Path) -> None:
+    raw = _import_with_long_turns(tmp_path)
+    config = CONFIG.model_copy(update={"max_message_chars": 200, "max_quarantine_share": 0.05})
+
+    expected = (
+        r"quarantined 7 of 87 raw records \(8\.0%\), above preprocess\.max_quarantine_share = 0\.05: "
+        r"the import rejected 4 \(listed in .*raw/dialogues\.jsonl\.quarantine\) and preprocessing 3 "
+        r"\(turn_too_long 3, listed with file, line and reason in .*preprocess\.jsonl\)\. .*"
+        r"raise preprocess\.max_quarantine_share in params\.yaml"
+    )
+    with pytest.raises(PreprocessError, match=expected):
+        _run(tmp_path, config)
+    assert len(_quarantine(tmp_path)) == 3
+    assert not (tmp_path / "processed").exists()
+
+    # The same data passes under a limit of 0.1, and the metrics count both steps.
+    result = _run(tmp_path, config.model_copy(update={"max_quarantine_share": 0.1}))
+    assert result.metrics["records"] == {
+        "read": 83, "quarantined": 3, "quarantined_share": round(3 / 83, 6),
+        "import_quarantined": 4, "total_quarantined_share": round(7 / 87, 6),
+    }  # fmt: skip
+
+    # Without the import manifest, only this stage's 3 of 83 count.
+    (raw / "dialogues.jsonl.import.json").unlink()
+    assert _run(tmp_path, config).metrics["records"]["quarantined"] == 3
+
+
+def test_changed_imported_file_fails(tmp_path: Path) -> None:
+    raw = _import_with_long_turns(tmp_path)
+    with (raw / "dialogues.jsonl").open("ab") as handle:
+        handle.write(json.dumps(_dialogue(999, "refund")).encode() + b"\n")
+
+    with pytest.raises(PreprocessError, match=r"dialogues\.jsonl\.import\.json describes another version of "
+                       r"dialogues\.jsonl: its SHA-256 differs"):
+        _run(tmp_path)
 
 
 def test_failed_run_keeps_previous_output(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -199,10 +201,30 @@ def test_promote_cli_force_needs_reason(registry, tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("register: {}\n", encoding="utf-8")
     add_version(registry, tmp_path, GOOD)
-    result = CliRunner().invoke(cli, ["promote", "--force", "--params", str(params)])
-    assert result.exit_code == 1
-    assert "--force needs --reason" in result.output
+    runner = CliRunner()
+
+    missing = runner.invoke(cli, ["promote", "--force", "--params", str(params)])
+    assert missing.exit_code == 2
+    assert "Missing option '--reason'" in missing.output
+    assert "Traceback" not in missing.output
+
+    blank = runner.invoke(cli, ["promote", "--force", "--reason", "  ", "--params", str(params)])
+    assert blank.exit_code == 2
+    assert "Invalid value for '--reason': the reason is blank" in blank.output
     assert champion_version(registry) is None
+
+
+def test_promote_cli_usage_error_skips_heavy_imports():
+    # A fresh interpreter, because this test session has imported MLflow already.
+    script = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from hybrid_dialogue.cli.main import cli\n"
+        "result = CliRunner().invoke(cli, ['promote', '--force'])\n"
+        "print(result.exit_code, sorted(name for name in ('mlflow', 'tensorflow', 'keras') if name in sys.modules))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert completed.stdout.strip() == "2 []", completed.stderr
 
 
 def test_headline_metrics_from_files(tmp_path):

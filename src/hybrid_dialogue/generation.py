@@ -140,10 +140,7 @@ class ResponseGenerator:
         cleaned = [clean_text(message, self.text_rules)[0] for message in messages]
         for index, text in enumerate(cleaned):
             if not text:
-                raise ValueError(
-                    f"message {index} is empty once invisible and control characters are removed "
-                    f"({messages[index]!r}): pass a non-empty customer message"
-                )
+                raise ValueError(_empty_once_cleaned(index, messages[index]))
         responses: list[GeneratedResponse] = []
         for start in range(0, len(cleaned), BATCH_SIZE):
             responses.extend(self._respond_batch(cleaned[start : start + BATCH_SIZE]))
@@ -157,6 +154,24 @@ class ResponseGenerator:
             raise ValueError("no messages given: pass at least one customer message")
         for index, message in enumerate(messages):
             validate_message(message, index, self.max_message_chars)
+
+    def invalid_messages(self, messages: Sequence[Any]) -> list[str]:
+        """Return one error for each message that `respond` would reject, in order, or [] when all are valid.
+
+        Each error starts with `message N`, as the `ValueError` of `respond` does.
+        """
+        from hybrid_dialogue.data.text import clean_text
+
+        errors = []
+        for index, message in enumerate(messages):
+            try:
+                validate_message(message, index, self.max_message_chars)
+            except ValueError as error:
+                errors.append(str(error))
+                continue
+            if not clean_text(message, self.text_rules)[0]:
+                errors.append(_empty_once_cleaned(index, message))
+        return errors
 
     def _respond_batch(self, cleaned: list[str]) -> list[GeneratedResponse]:
         input_ids, truncated = self.tokenizer.encode_batch(cleaned, self.max_len)  # (batch, max_len) int32
@@ -196,6 +211,13 @@ def validate_message(message: Any, index: int, max_chars: int) -> None:
             f"message {index} has {len(message)} characters, over the limit of {max_chars}: "
             "shorten it or split it into several messages"
         )
+
+
+def _empty_once_cleaned(index: int, message: str) -> str:
+    return (
+        f"message {index} is empty once invisible and control characters are removed "
+        f"({message!r}): pass a non-empty customer message"
+    )
 
 
 def load_text_rules(path: str | Path) -> Any:

@@ -133,10 +133,14 @@ def import_(
     """Convert SRC into this project's dialogue JSONL.
 
     Malformed records go to the quarantine file with their line number and
-    reason, and the command reports how many. The import fails, leaving OUTPUT
-    unchanged, when the file is missing, lacks a required column, has no
-    valid record, or has a larger share of malformed records than the
-    preprocess stage accepts (preprocess.max_quarantine_share).
+    reason, and the command reports how many. OUTPUT.import.json records the
+    counts, so that preprocessing can apply preprocess.max_quarantine_share
+    to the records that both steps reject. The import fails when the file is
+    missing, lacks a required column, has no valid record, or has a larger
+    share of malformed records than preprocess.max_quarantine_share. It then
+    leaves OUTPUT, its quarantine file and OUTPUT.import.json as they were,
+    and lists the rejected records in a new directory under the system's
+    temporary directory, which the error names.
 
     \b
     Examples:

@@ -8,6 +8,7 @@ Each command module registers its commands on `cli`. Heavy libraries
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
@@ -51,8 +52,19 @@ def _register_commands() -> None:
 _register_commands()
 
 
+# TensorFlow's C++ log level for CLI commands: 2 drops INFO and WARNING
+# messages, such as the CPU-feature banner, and keeps errors.
+TF_CPP_MIN_LOG_LEVEL = "2"
+
+
 def main() -> None:
     """Run the CLI, turning configuration errors into a clean message and exit status 2."""
+    # Set before any command imports TensorFlow, which reads the variable on
+    # import. A value the user set wins, so TF_CPP_MIN_LOG_LEVEL=0 shows everything.
+    # NOTE: TensorFlow 2.21 still prints its oneDNN notice and absl's
+    # "All log messages before absl::InitializeLog()" line at any level,
+    # because they are logged before the variable is applied.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_CPP_MIN_LOG_LEVEL)
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

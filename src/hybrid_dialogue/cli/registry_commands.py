@@ -17,6 +17,9 @@ from hybrid_dialogue.cli.main import PipelineError, cli
 # Exit status of `generate` for invalid input, as click uses for usage errors.
 INPUT_ERROR_EXIT = 2
 
+# Invalid lines of a `generate --file` input listed in the error; the rest are only counted.
+MAX_LISTED_LINES = 20
+
 
 class InputError(click.ClickException):
     """Invalid customer message input: printed as one message, exit status 2."""
@@ -90,15 +93,25 @@ def promote(version: int | None, force: bool, reason: str | None, params_path: P
     """Compare a version with the champion and move the 'champion' alias if every gate passes.
 
     Prints each gate with both values. Exits with status 1 when a gate fails
-    and --force is not given.
+    and --force is not given, and with status 2 for invalid options.
     """
+    # Checked before the imports below, which load MLflow and TensorFlow
+    # (seconds), so that a usage error returns at once.
+    if force and reason is None:
+        raise click.UsageError(
+            "Missing option '--reason'. --force moves 'champion' past failed gates, so give the reason "
+            "with --reason TEXT; it is stored on the version as a tag."
+        )
+    if force and not reason.strip():
+        raise click.BadParameter("the reason is blank: say why --force is used", param_hint="'--reason'")
+    if reason and not force:
+        raise click.UsageError("--reason is only used with --force")
+
     from hybrid_dialogue import tracking
     from hybrid_dialogue.config import load_section
     from hybrid_dialogue.registry import promote as promotion
     from hybrid_dialogue.registry.config import RegisterConfig
 
-    if reason and not force:
-        raise click.UsageError("--reason is only used with --force")
     config = load_section(RegisterConfig, "register", params_path)
     with _user_errors():
         tracking.configure()
@@ -125,7 +138,8 @@ def generate(
 
     The quality score is the discriminator's estimate in [0, 1] that the
     response reads like a real agent response. Invalid input (empty, over
-    the length limit, or not text) exits with status 2.
+    the length limit, or not text) exits with status 2 before any response
+    is generated; for --file, the error lists every invalid line.
     """
     if (message is None) == (input_file is None):
         raise click.UsageError("pass either one MESSAGE or --file FILE")
@@ -134,10 +148,15 @@ def generate(
     if output and not input_file:
         raise click.UsageError("--output is only used with --file")
 
-    messages = [message] if message is not None else _read_messages(input_file)
-    _check_messages_before_loading(messages, input_file)
+    messages, problems = ([message], []) if input_file is None else _read_messages(input_file)
+    problems += _problems_before_loading(messages, skip={index for index, _ in problems})
+    _raise_for_problems(problems, len(messages), input_file)
+
     with _user_errors():
         generator = _load_generator(model_uri, model_dir)
+    # The length limit belongs to the loaded model, so this second pass checks it.
+    problems = [_split_message_error(error) for error in generator.invalid_messages(messages)]
+    _raise_for_problems(problems, len(messages), input_file)
     try:
         responses = generator.respond(messages)
     except ValueError as error:
@@ -154,32 +173,68 @@ def generate(
     _write_lines(lines, output)
 
 
-def _check_messages_before_loading(messages: list[str], input_file: Path | None) -> None:
-    """Reject empty or non-text messages before paying for the TensorFlow import.
+def _problems_before_loading(messages: list[str], skip: set[int]) -> list[tuple[int, str]]:
+    """Return `(index, problem)` for each empty or non-text message, before paying for the TensorFlow import.
 
-    The length limit belongs to the loaded model, so `respond` checks it later.
+    Messages whose index is in `skip` already have a problem. The length
+    limit belongs to the loaded model, so it is checked later.
     """
     from hybrid_dialogue.generation import validate_message
 
+    problems = []
     for index, text in enumerate(messages):
+        if index in skip:
+            continue
         try:
             validate_message(text, index, max_chars=sys.maxsize)
         except ValueError as error:
-            raise InputError(_locate(str(error), input_file)) from error
+            problems.append(_split_message_error(str(error)))
+    return problems
 
 
-def _read_messages(path: Path) -> list[str]:
-    """Read one message per line, rejecting a line that is not UTF-8 text with its line number."""
+def _split_message_error(error: str) -> tuple[int, str]:
+    """Split a validation error `message N <problem>` into N and the problem."""
+    index, _, problem = error.removeprefix("message ").partition(" ")
+    return int(index), problem
+
+
+def _raise_for_problems(problems: list[tuple[int, str]], n_messages: int, input_file: Path | None) -> None:
+    """Raise `InputError` naming MESSAGE, or each invalid line of the input file (at most MAX_LISTED_LINES)."""
+    if not problems:
+        return
+    problems = sorted(problems)
+    if input_file is None:
+        raise InputError(f"MESSAGE {problems[0][1]}")
+
+    listed = [f"  line {index + 1} {problem}" for index, problem in problems[:MAX_LISTED_LINES]]
+    if len(problems) > MAX_LISTED_LINES:
+        listed.append(f"  and {len(problems) - MAX_LISTED_LINES} more invalid lines")
+    raise InputError(
+        f"{input_file}: {len(problems)} of {n_messages} lines are invalid, so no response was generated:\n"
+        + "\n".join(listed)
+        + "\nFix these lines and run the command again."
+    )
+
+
+def _read_messages(path: Path) -> tuple[list[str], list[tuple[int, str]]]:
+    """Read one message per line, and return the messages with `(index, problem)` for each line that is not text.
+
+    A line that is not UTF-8 or contains NUL bytes gets a problem instead of
+    stopping the read, so that one error can list every invalid line.
+    """
     if not path.is_file():
         raise InputError(f"input file not found: {path}")
-    messages = []
-    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+    messages: list[str] = []
+    problems: list[tuple[int, str]] = []
+    for index, raw in enumerate(path.read_bytes().splitlines()):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise InputError(f"{path}, line {number}: not valid UTF-8 text ({error.reason}). Save the file as UTF-8.")
+            messages.append(raw.decode("utf-8", errors="replace"))
+            problems.append((index, f"is not valid UTF-8 text ({error.reason}): save the file as UTF-8"))
+            continue
         if "\x00" in text:
-            raise InputError(f"{path}, line {number}: contains NUL bytes, so it is not a text file")
+            problems.append((index, "contains NUL bytes, so it is not text"))
         messages.append(text)
 
     # Blank lines at the end of the file (an editor's extra newline) are not
@@ -188,7 +243,7 @@ def _read_messages(path: Path) -> list[str]:
         messages.pop()
     if not messages:
         raise InputError(f"{path} is empty: write one customer message per line")
-    return messages
+    return messages, problems
 
 
 def _locate(error: str, input_file: Path | None) -> str:

@@ -46,10 +46,14 @@ def preprocess(
     except OSError as error:
         raise PipelineError(f"preprocess could not read or write a file: {error}") from error
 
-    pairs = result.pairs
+    pairs, records = result.pairs, result.metrics["records"]
+    # Present only when the raw data came from `hybrid-dialogue corpus import`.
+    imported = ""
+    if "import_quarantined" in records:
+        imported = f" Rejected earlier by the import: {records['import_quarantined']:,}."
     click.echo(
         f"Pairs: {pairs['train']:,} train, {pairs['validation']:,} validation, {pairs['test']:,} test. "
-        f"Quarantined records: {result.metrics['records']['quarantined']:,} (listed in {result.quarantine_path})."
+        f"Quarantined records: {records['quarantined']:,} (listed in {result.quarantine_path}).{imported}"
     )
     click.echo(f"Data: {result.output_dir}. Metrics: {result.metrics_path}. Data Docs: {result.data_docs_index}")
 

@@ -19,19 +19,28 @@ file with its line number and reason, and the result counts it. Nothing is
 dropped without a count. Problems with the file as a whole (missing file,
 unknown format, missing columns, more quarantined records than
 `ImportOptions.max_quarantine_share` allows) raise `CorpusImportError`.
+
+A successful import publishes three files together: the dialogues, their
+quarantine file and an import manifest with the counts
+(`records.ImportManifest`), from which preprocessing learns how many source
+records the import rejected.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
+import os
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from hybrid_dialogue.data.records import ImportManifest, file_sha256, import_manifest_path
 from hybrid_dialogue.data.schema import GROUP_ATTRIBUTES, Dialogue, RecordError, parse_dialogue
 from hybrid_dialogue.io import atomic_path
 
@@ -49,9 +58,21 @@ BITEXT_METADATA_COLUMNS = (
 EXCERPT_CHARS = 300
 _EXTRA_FIELDS = "\x00extra"  # DictReader key for fields beyond the header
 
+# Prefix of the directory, under the system's temporary directory, that keeps
+# the rejected records of a failed import.
+REJECTED_DIR_PREFIX = "hybrid-dialogue-rejected-"
+
 
 class CorpusImportError(ValueError):
-    """An input file that cannot be imported at all; the message names the problem and the fix."""
+    """An input file that cannot be imported at all; the message names the problem and the fix.
+
+    `rejected_path` is the file that lists the rejected records of a failed
+    import, outside the output directory, or None when no record was rejected.
+    """
+
+    def __init__(self, message: str, rejected_path: Path | None = None) -> None:
+        super().__init__(message)
+        self.rejected_path = rejected_path
 
 
 @dataclass(frozen=True)
@@ -79,6 +100,7 @@ class ImportResult:
     source: Path
     format: str
     output: Path
+    manifest_path: Path
     records_read: int
     n_dialogues: int
     n_turns: int
@@ -119,14 +141,22 @@ def default_quarantine_path(output: Path) -> Path:
 
 
 def import_corpus(src: Path, fmt: str, output: Path, options: ImportOptions | None = None) -> ImportResult:
-    """Convert `src` in format `fmt` into the raw JSONL schema at `output`, atomically.
+    """Convert `src` in format `fmt` into the raw JSONL schema at `output`, changing files only on success.
+
+    On success, the dialogues, the quarantine file and the import manifest
+    (`records.import_manifest_path(output)`) are staged as temporary files,
+    then moved into place with `os.replace`, the dialogues last. Without
+    rejected records no quarantine file is written, and one left by an
+    earlier import is removed. On failure none of these files changes,
+    directories created for them are removed, and the rejected records go to
+    a new directory under the system's temporary directory, which the error
+    message names.
 
     Raises `CorpusImportError` for an unknown format, a missing input file, a
     CSV header without the required columns, a CSV that the parser cannot
     read, a file in which no record is valid, or a share of quarantined
-    records above `options.max_quarantine_share`. `output` is then left as it
-    was. When records were rejected, the quarantine file lists them even
-    when the import fails. `OSError` from reading or writing files passes through.
+    records above `options.max_quarantine_share`. `OSError` from reading or
+    writing files passes through.
     """
     options = options or ImportOptions()
     if not 0.0 <= options.max_quarantine_share <= 1.0:
@@ -137,38 +167,131 @@ def import_corpus(src: Path, fmt: str, output: Path, options: ImportOptions | No
     reader = _reader_for(fmt)
     _check_source(src)
     quarantine_path = options.quarantine_path or default_quarantine_path(output)
+    manifest_path = import_manifest_path(output)
     logger.info("Importing %s (format %s) into %s", src, fmt, output)
 
     counts = ReadCounts()
     rejections: list[Rejection] = []
-    with atomic_path(output) as temporary:
-        with temporary.open("w", encoding="utf-8", newline="\n") as handle:
-            written = _write_dialogues(reader(src, options, counts), handle, rejections)
-        _write_quarantine(quarantine_path, rejections)
-        if written.n_dialogues == 0:
-            raise CorpusImportError(_no_dialogues_message(src, fmt, counts, rejections, quarantine_path))
-        # Same rule as the preprocess stage: quarantined records over records read.
-        share = len(rejections) / counts.records_read if counts.records_read else 0.0
-        if share > options.max_quarantine_share:
-            limit = options.max_quarantine_share
-            raise CorpusImportError(_too_many_rejected_message(src, counts, rejections, share, limit, quarantine_path))
+    created = _missing_directories(output.parent, quarantine_path.parent)
+    try:
+        with contextlib.ExitStack() as staged:
+            # Each atomic_path moves its file into place when the stack closes
+            # without an error, in reverse order of entry, so the dialogues go last.
+            dialogues_temporary = staged.enter_context(atomic_path(output))
+            with dialogues_temporary.open("w", encoding="utf-8", newline="\n") as handle:
+                written = _write_dialogues(reader(src, options, counts), handle, rejections)
+            _check_import(src, fmt, output, counts, written, rejections, options.max_quarantine_share)
 
-    reasons = Counter(rejection.reason for rejection in rejections)
+            if rejections:
+                _write_rejections(staged.enter_context(atomic_path(quarantine_path)), rejections)
+            manifest = _manifest(src, fmt, output, dialogues_temporary, counts, written, rejections, quarantine_path)
+            staged.enter_context(atomic_path(manifest_path)).write_text(
+                manifest.model_dump_json(indent=2) + "\n", encoding="utf-8"
+            )
+    except BaseException:
+        _remove_empty_directories(created)
+        raise
+    if not rejections and quarantine_path.exists():
+        logger.info("Removing the quarantine file of an earlier import: %s", quarantine_path)
+        quarantine_path.unlink()
+
     result = ImportResult(
         source=src,
         format=fmt,
         output=output,
+        manifest_path=manifest_path,
         records_read=counts.records_read,
         n_dialogues=written.n_dialogues,
         n_turns=written.n_turns,
         n_quarantined=len(rejections),
         quarantine_path=quarantine_path if rejections else None,
-        quarantine_reasons=dict(sorted(reasons.items())),
+        quarantine_reasons=manifest.quarantine_reasons,
         skipped=dict(sorted(counts.skipped.items())),
         intents=dict(sorted(written.intents.items())),
     )
     _log_result(result)
     return result
+
+
+def _check_import(
+    src: Path,
+    fmt: str,
+    output: Path,
+    counts: ReadCounts,
+    written: _WrittenCounts,
+    rejections: list[Rejection],
+    max_share: float,
+) -> None:
+    """Raise `CorpusImportError` when no dialogue was written or too many records were rejected.
+
+    Before raising, the rejected records are saved outside the output
+    directory, so that the user can inspect them while the output stays as it was.
+    """
+    # Same rule as the preprocess stage: quarantined records over records read.
+    share = len(rejections) / counts.records_read if counts.records_read else 0.0
+    if written.n_dialogues > 0 and share <= max_share:
+        return
+
+    rejected_path = _save_rejections_elsewhere(output, rejections) if rejections else None
+    if written.n_dialogues == 0:
+        raise CorpusImportError(_no_dialogues_message(src, fmt, counts, rejections, rejected_path), rejected_path)
+    raise CorpusImportError(
+        _too_many_rejected_message(src, counts, rejections, share, max_share, rejected_path), rejected_path
+    )
+
+
+def _manifest(
+    src: Path,
+    fmt: str,
+    output: Path,
+    dialogues_file: Path,
+    counts: ReadCounts,
+    written: _WrittenCounts,
+    rejections: list[Rejection],
+    quarantine_path: Path,
+) -> ImportManifest:
+    """Build the import manifest; `dialogues_file` is the staged file whose checksum it records."""
+    reasons = Counter(rejection.reason for rejection in rejections)
+    return ImportManifest(
+        corpus_file=output.name,
+        corpus_sha256=file_sha256(dialogues_file),
+        source_name=src.name,
+        format=fmt,
+        records_read=counts.records_read,
+        dialogues=written.n_dialogues,
+        quarantined=len(rejections),
+        quarantine_reasons=dict(sorted(reasons.items())),
+        quarantine_file=os.path.relpath(quarantine_path, output.parent) if rejections else None,
+    )
+
+
+def _missing_directories(*directories: Path) -> list[Path]:
+    """Return the directories among `directories` and their ancestors that do not exist yet, deepest first."""
+    missing: set[Path] = set()
+    for directory in directories:
+        while not directory.exists() and directory != directory.parent:
+            missing.add(directory)
+            directory = directory.parent
+    return sorted(missing, key=lambda path: len(path.parts), reverse=True)
+
+
+def _remove_empty_directories(directories: list[Path]) -> None:
+    """Remove each of `directories` that exists and is empty, deepest first as given."""
+    for directory in directories:
+        with contextlib.suppress(OSError):  # not empty, or already gone
+            directory.rmdir()
+
+
+def _save_rejections_elsewhere(output: Path, rejections: list[Rejection]) -> Path:
+    """Write the rejected records of a failed import to a new directory under the system's temporary directory.
+
+    `mkdtemp` makes the directory readable by its owner only, which suits
+    excerpts that may hold personal data. Returns the file's path.
+    """
+    directory = Path(tempfile.mkdtemp(prefix=REJECTED_DIR_PREFIX))
+    path = directory / default_quarantine_path(output).name
+    _write_rejections(path, rejections)
+    return path
 
 
 @dataclass
@@ -412,27 +535,21 @@ def _shorten(name: str, limit: int = 40) -> str:
     return repr(name if len(name) <= limit else name[: limit - 3] + "...")
 
 
-def _write_quarantine(path: Path, rejections: list[Rejection]) -> None:
-    """Write the rejections as JSONL, or remove a quarantine file left by an earlier import."""
-    if not rejections:
-        if path.exists():
-            logger.info("Removing the quarantine file of an earlier import: %s", path)
-            path.unlink()
-        return
-    with atomic_path(path) as temporary:
-        with temporary.open("w", encoding="utf-8", newline="\n") as handle:
-            for rejection in rejections:
-                entry = {
-                    "line": rejection.line,
-                    "reason": rejection.reason,
-                    "detail": rejection.detail,
-                    "excerpt": rejection.excerpt,
-                }
-                handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+def _write_rejections(path: Path, rejections: list[Rejection]) -> None:
+    """Write one JSON object per rejected record: line, reason, detail and excerpt."""
+    with path.open("w", encoding="utf-8", newline="\n") as handle:
+        for rejection in rejections:
+            entry = {
+                "line": rejection.line,
+                "reason": rejection.reason,
+                "detail": rejection.detail,
+                "excerpt": rejection.excerpt,
+            }
+            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
 
 def _no_dialogues_message(
-    src: Path, fmt: str, counts: ReadCounts, rejections: list[Rejection], quarantine_path: Path
+    src: Path, fmt: str, counts: ReadCounts, rejections: list[Rejection], rejected_path: Path | None
 ) -> str:
     if not rejections:
         return f"{src} contains no dialogues (format {fmt}, {counts.records_read} records read)."
@@ -440,20 +557,26 @@ def _no_dialogues_message(
     return (
         f"none of the {counts.records_read} records in {src} is a valid dialogue in format '{fmt}' "
         f"(first problem: line {first.line}, {first.reason}: {first.detail}). "
-        f"The rejected records are listed in {quarantine_path}. Check --format: the formats are {', '.join(FORMATS)}."
+        f"The output was left as it was, and the rejected records are listed in {rejected_path}. "
+        f"Check --format: the formats are {', '.join(FORMATS)}."
     )
 
 
 def _too_many_rejected_message(
-    src: Path, counts: ReadCounts, rejections: list[Rejection], share: float, max_share: float, quarantine_path: Path
+    src: Path,
+    counts: ReadCounts,
+    rejections: list[Rejection],
+    share: float,
+    max_share: float,
+    rejected_path: Path | None,
 ) -> str:
     reasons = Counter(rejection.reason for rejection in rejections)
     listed = ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items()))
     return (
         f"quarantined {len(rejections)} of {counts.records_read} records in {src} ({100 * share:.1f}%), above the "
-        f"limit max_quarantine_share = {max_share:g} ({listed}). Each rejected record is listed with its line and "
-        f"reason in {quarantine_path}: fix or remove them, check --format, or raise the limit "
-        "(preprocess.max_quarantine_share in params.yaml, or --max-quarantine-share)."
+        f"limit max_quarantine_share = {max_share:g} ({listed}). The output was left as it was. Each rejected "
+        f"record is listed with its line and reason in {rejected_path}: fix or remove them, check --format, or "
+        "raise the limit (preprocess.max_quarantine_share in params.yaml, or --max-quarantine-share)."
     )
 
 

@@ -27,7 +27,7 @@ from hybrid_dialogue import paths
 from hybrid_dialogue.config import StageConfig
 from hybrid_dialogue.data.dataset import PAIR_COLUMNS, SPLITS
 from hybrid_dialogue.data.pairs import PairSet, SplitError, build_pairs, split_dialogues
-from hybrid_dialogue.data.records import RawCorpus, RawDataError, write_quarantine
+from hybrid_dialogue.data.records import ImportManifest, RawCorpus, RawDataError, read_import_manifest, write_quarantine
 from hybrid_dialogue.data.text import CONTEXT_SEPARATOR, TextRules
 from hybrid_dialogue.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, TextTokenizer
 from hybrid_dialogue.io import atomic_directory, write_json
@@ -114,6 +114,10 @@ def run_preprocess(
     quarantined records to `quarantine_path`. Raises `PreprocessError` when
     too many records are malformed, when no pairs remain, when an intent is
     too rare to split, or when validation fails.
+
+    A raw file written by `hybrid-dialogue corpus import` has an import
+    manifest beside it. The records that the import rejected then count
+    against `config.max_quarantine_share` too, as records of the raw source.
     """
     raw_dir, output_dir, metrics_path = Path(raw_dir), Path(output_dir), Path(metrics_path)
     docs_dir, quarantine_path = Path(reports_dir) / DATA_DOCS_DIRNAME, Path(quarantine_path)
@@ -121,13 +125,14 @@ def run_preprocess(
 
     try:
         corpus = RawCorpus(raw_dir, config.max_message_chars, progress=progress)
+        imports = [manifest for path in corpus.files if (manifest := read_import_manifest(path)) is not None]
     except RawDataError as error:
         raise PreprocessError(str(error)) from None
     pair_set = build_pairs(corpus, config.text, config.use_context, config.max_message_chars)
     if corpus.records_read == 0:
         raise PreprocessError(f"the *.jsonl files in {raw_dir} contain no records (only blank lines or nothing)")
     timer.lap("parse and clean")
-    quarantine_counts = _publish_quarantine(corpus, pair_set, quarantine_path, config.max_quarantine_share)
+    quarantine_counts = _publish_quarantine(corpus, pair_set, quarantine_path, config.max_quarantine_share, imports)
 
     pairs = _assign_splits(pair_set.frame, config)
     frames = {split: pairs[pairs["split"] == split].reset_index(drop=True) for split in SPLITS}
@@ -148,7 +153,7 @@ def run_preprocess(
             f"Details: {report.docs_index}. The processed data was not written."
         )
 
-    metrics = _metrics(corpus, pair_set, quarantine_counts, pairs, arrays, tokenizer, config)
+    metrics = _metrics(corpus, pair_set, quarantine_counts, imports, pairs, arrays, tokenizer, config)
     _write_processed(output_dir, frames, arrays, tokenizer, config)
     write_json(metrics_path, metrics)
     timer.lap("write")
@@ -159,26 +164,70 @@ def run_preprocess(
     return PreprocessResult(output_dir, metrics_path, quarantine_path, report.docs_index, metrics, timer.seconds)
 
 
-def _publish_quarantine(corpus: RawCorpus, pair_set: PairSet, path: Path, max_share: float) -> dict[str, int]:
-    """Write the quarantine file, log its counts and raise when too many records were quarantined."""
+def _publish_quarantine(
+    corpus: RawCorpus, pair_set: PairSet, path: Path, max_share: float, imports: list[ImportManifest]
+) -> dict[str, int]:
+    """Write the quarantine file, log its counts and raise when too many records were quarantined.
+
+    The share is (import rejects + preprocess rejects) / raw records, where
+    the raw records are the records read here plus those the import
+    rejected. Without an import manifest that is the share of this stage alone.
+    """
     quarantined = corpus.quarantined + pair_set.quarantined
     write_quarantine(quarantined, path)
     counts: dict[str, int] = {}
     for record in quarantined:
         counts[record.reason] = counts.get(record.reason, 0) + 1
     counts = dict(sorted(counts.items()))
-    share = len(quarantined) / corpus.records_read if corpus.records_read else 0.0
+
+    import_rejected = sum(manifest.quarantined for manifest in imports)
+    raw_records = corpus.records_read + import_rejected
+    total = len(quarantined) + import_rejected
+    share = total / raw_records if raw_records else 0.0
     listed = ", ".join(f"{reason} {count}" for reason, count in counts.items())
     if quarantined:
+        stage_share = len(quarantined) / corpus.records_read
         logger.warning("Quarantined %d of %d records (%.2f%%): %s; see %s",
-                       len(quarantined), corpus.records_read, 100 * share, listed, path)
+                       len(quarantined), corpus.records_read, 100 * stage_share, listed, path)
+    if import_rejected:
+        logger.info("The import rejected %d more records, so %d of %d raw records (%.2f%%) are quarantined in all",
+                    import_rejected, total, raw_records, 100 * share)
+
     if share > max_share:
-        raise PreprocessError(
-            f"quarantined {len(quarantined)} of {corpus.records_read} records ({100 * share:.1f}%), above "
+        raise PreprocessError(_too_many_quarantined(corpus, len(quarantined), listed, imports, share, max_share, path))
+    return counts
+
+
+def _too_many_quarantined(
+    corpus: RawCorpus,
+    n_quarantined: int,
+    listed: str,
+    imports: list[ImportManifest],
+    share: float,
+    max_share: float,
+    path: Path,
+) -> str:
+    """Return the error for a quarantined share above the limit, naming the import's count when there is one."""
+    import_rejected = sum(manifest.quarantined for manifest in imports)
+    if not import_rejected:
+        return (
+            f"quarantined {n_quarantined} of {corpus.records_read} records ({100 * share:.1f}%), above "
             f"preprocess.max_quarantine_share = {max_share:g} ({listed}). Each rejected record is listed with "
             f"its file, line and reason in {path}: fix or remove them, or raise max_quarantine_share."
         )
-    return counts
+
+    # The manifests store their quarantine file relative to the raw directory they sit in.
+    import_lists = ", ".join(
+        str(corpus.raw_dir / manifest.quarantine_file) for manifest in imports if manifest.quarantine_file
+    )
+    reasons = f"{listed}, " if listed else ""
+    return (
+        f"quarantined {n_quarantined + import_rejected} of {corpus.records_read + import_rejected} raw records "
+        f"({100 * share:.1f}%), above preprocess.max_quarantine_share = {max_share:g}: the import rejected "
+        f"{import_rejected} (listed in {import_lists}) and preprocessing {n_quarantined} ({reasons}listed with file, "
+        f"line and reason in {path}). Fix or remove those records in the source and import it again, or raise "
+        "preprocess.max_quarantine_share in params.yaml."
+    )
 
 
 def _assign_splits(frame: pd.DataFrame, config: PreprocessConfig) -> pd.DataFrame:
@@ -258,25 +307,36 @@ def _metrics(
     corpus: RawCorpus,
     pair_set: PairSet,
     quarantine_counts: dict[str, int],
+    imports: list[ImportManifest],
     pairs: pd.DataFrame,
     arrays: dict[str, dict[str, np.ndarray]],
     tokenizer: TextTokenizer,
     config: PreprocessConfig,
 ) -> dict[str, Any]:
-    """Build `metrics/preprocess.json`: numbers only, so that `dvc metrics diff` can compare runs."""
+    """Build `metrics/preprocess.json`: numbers only, so that `dvc metrics diff` can compare runs.
+
+    `records` gains `import_quarantined` and `total_quarantined_share` (over
+    the raw source records) only when the raw data came from an import.
+    """
     input_lengths = np.concatenate([(arrays[split]["input_ids"] != PAD_ID).sum(axis=1) for split in SPLITS])
     response_lengths = np.concatenate([(arrays[split]["response_ids"] != PAD_ID).sum(axis=1) for split in SPLITS])
     by_split = pairs.groupby("split")
     quarantined = sum(quarantine_counts.values())
+    records = {
+        "read": corpus.records_read,
+        "quarantined": quarantined,
+        "quarantined_share": round(quarantined / corpus.records_read, 6) if corpus.records_read else 0.0,
+    }
+    if imports:
+        import_quarantined = sum(manifest.quarantined for manifest in imports)
+        raw_records = corpus.records_read + import_quarantined
+        records["import_quarantined"] = import_quarantined
+        records["total_quarantined_share"] = round((quarantined + import_quarantined) / raw_records, 6)
     return {
         "pairs": {split: len(arrays[split]["input_ids"]) for split in SPLITS} | {"total": len(pairs)},
         "dialogues": {split: int(count) for split, count in by_split["dialogue_id"].nunique().items()}
         | {"without_pairs": pair_set.dialogues_without_pairs},
-        "records": {
-            "read": corpus.records_read,
-            "quarantined": quarantined,
-            "quarantined_share": round(quarantined / corpus.records_read, 6) if corpus.records_read else 0.0,
-        },
+        "records": records,
         "quarantine": quarantine_counts,
         "turns": {
             "unpaired_agent": pair_set.unpaired_agent_turns,

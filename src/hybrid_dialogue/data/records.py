@@ -9,6 +9,7 @@ costs that line only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections import Counter
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tqdm import tqdm
 
 from hybrid_dialogue.data.schema import Dialogue, RecordError, parse_dialogue
@@ -29,6 +31,10 @@ INVALID_JSON = "invalid_json"
 DUPLICATE_ID = "duplicate_id"
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+
+# `hybrid-dialogue corpus import` writes its counts beside the JSONL file it
+# publishes, as `<file name>.import.json`, which the `*.jsonl` glob skips.
+IMPORT_MANIFEST_SUFFIX = ".import.json"
 
 
 class RawDataError(ValueError):
@@ -47,6 +53,71 @@ class QuarantinedRecord:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
+
+
+class ImportManifest(BaseModel):
+    """Counts of the import that wrote a raw JSONL file, stored beside that file.
+
+    Preprocessing adds `quarantined` to its own rejections, so that
+    preprocess.max_quarantine_share bounds the share of source records that
+    the import and preprocessing drop together.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    corpus_file: str = Field(description="Name of the JSONL file, in the manifest's directory.")
+    corpus_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the JSONL file as written.")
+    source_name: str = Field(description="File name of the imported source.")
+    format: str
+    records_read: int = Field(ge=0, description="Non-blank records in the source.")
+    dialogues: int = Field(ge=0, description="Records written to corpus_file.")
+    quarantined: int = Field(ge=0, description="Source records that the import rejected.")
+    quarantine_reasons: dict[str, int]
+    quarantine_file: str | None = Field(
+        description="The import's quarantine file, relative to the manifest's directory; None without rejections."
+    )
+
+
+def import_manifest_path(corpus_file: Path) -> Path:
+    """Return the path of the import manifest that belongs to `corpus_file`."""
+    return corpus_file.with_name(corpus_file.name + IMPORT_MANIFEST_SUFFIX)
+
+
+def read_import_manifest(corpus_file: Path) -> ImportManifest | None:
+    """Return the import manifest of `corpus_file`, or None when the file was not imported.
+
+    Raises `RawDataError` when the manifest is invalid or describes another
+    version of `corpus_file` (its SHA-256 differs), because its counts would
+    then be wrong.
+    """
+    path = import_manifest_path(corpus_file)
+    if not path.exists():
+        return None
+    try:
+        manifest = ImportManifest.model_validate_json(path.read_bytes())
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(the whole file)"
+        raise RawDataError(
+            f"{path} is not a valid import manifest ({error.error_count()} problem(s), first: {field}: "
+            f"{first['msg']}). Import the source again with `hybrid-dialogue corpus import`, or delete {path}."
+        ) from None
+    if manifest.corpus_sha256 != file_sha256(corpus_file):
+        raise RawDataError(
+            f"{path} describes another version of {corpus_file.name}: its SHA-256 differs, so the file changed "
+            f"after the import wrote it. Import the source again with `hybrid-dialogue corpus import`, or delete "
+            f"{path} so that only the records rejected by preprocessing count against max_quarantine_share."
+        )
+    return manifest
+
+
+def file_sha256(path: Path) -> str:
+    """Return the hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class RawCorpus:

@@ -37,12 +37,20 @@ class Attribution:
 
 @dataclass(frozen=True)
 class TokenScore:
+    """A token's |SHAP| over the explained texts, in the unit of the explained output."""
+
     token: str
-    mean_abs_shap: float
+    total_abs_shap: float  # sum over occurrences, the ranking key
+    mean_abs_shap: float  # per occurrence
     count: int  # occurrences over the explained texts
 
     def to_dict(self) -> dict[str, Any]:
-        return {"token": self.token, "mean_abs_shap": self.mean_abs_shap, "count": self.count}
+        return {
+            "token": self.token,
+            "total_abs_shap": self.total_abs_shap,
+            "mean_abs_shap": self.mean_abs_shap,
+            "count": self.count,
+        }
 
 
 def explain_text(function: Callable[[Sequence[str]], np.ndarray], masker: Any, text: str, group: str,
@@ -70,8 +78,11 @@ def explain_text(function: Callable[[Sequence[str]], np.ndarray], masker: Any, t
 
 
 def token_importance(attributions: Sequence[Attribution], top: int, min_count: int = 1) -> dict[str, Any]:
-    """Rank tokens by mean |SHAP| over their occurrences, overall and per group.
+    """Rank tokens by total |SHAP| (the sum over their occurrences), overall and per group.
 
+    The total is mean |SHAP| x count, so a token ranks high when it moves
+    the output in many texts. A ranking by the mean lets a rare token with
+    two large values, such as a fragment of an order number, lead.
     Tokens are compared by `token_key` (lower-cased, edge punctuation
     removed). Tokens seen fewer than `min_count` times in a ranking are left
     out of it. Returns `overall` and
@@ -122,6 +133,10 @@ def _rank(attributions: Sequence[Attribution], top: int, min_count: int) -> list
             if key:
                 sums[key] += float(value)
                 counts[key] += 1
-    scores = [TokenScore(token, sums[token] / counts[token], counts[token]) for token in sums if counts[token] >= min_count]
-    scores.sort(key=lambda score: (-score.mean_abs_shap, score.token))
+    scores = [
+        TokenScore(token, sums[token], sums[token] / counts[token], counts[token])
+        for token in sums
+        if counts[token] >= min_count
+    ]
+    scores.sort(key=lambda score: (-score.total_abs_shap, score.token))
     return scores[:top]

@@ -26,7 +26,7 @@ class ExplainedTarget:
 
 
 def bar_chart(target: ExplainedTarget, per_group_top: int) -> Any:
-    """Draw the top tokens by mean |SHAP| overall and per group (intent); returns a matplotlib Figure."""
+    """Draw the top tokens by total |SHAP| overall and per group (intent); returns a matplotlib Figure."""
     from matplotlib.figure import Figure
 
     overall = target.importance["overall"]
@@ -39,7 +39,7 @@ def bar_chart(target: ExplainedTarget, per_group_top: int) -> Any:
     for index, (label, scores) in enumerate(panels):
         axes = figure.add_subplot(grid[0, :]) if index == 0 else figure.add_subplot(grid[1 + (index - 1) // _COLUMNS, (index - 1) % _COLUMNS])
         tokens = [score["token"] for score in scores][::-1]
-        values = [score["mean_abs_shap"] for score in scores][::-1]
+        values = [score["total_abs_shap"] for score in scores][::-1]
         axes.barh(range(len(tokens)), values, color="#d6336c" if index == 0 else "#4263eb")
         axes.set_yticks(range(len(tokens)), tokens, fontsize="small")
         if not tokens:
@@ -48,7 +48,7 @@ def bar_chart(target: ExplainedTarget, per_group_top: int) -> Any:
             axes.set_xticks([])
         axes.set_title(label, fontsize="medium" if index == 0 else "small")
         axes.tick_params(axis="x", labelsize="x-small")
-    figure.suptitle(f"{target.title}: mean |SHAP| per token ({target.unit})")
+    figure.suptitle(f"{target.title}: total |SHAP| per token, summed over its occurrences ({target.unit})")
     return figure
 
 
@@ -93,8 +93,9 @@ def index_page(targets: Sequence[ExplainedTarget], summary: dict[str, Any], exam
             f"<h2>{escape(target.title)}</h2>",
             f"<p>SHAP values are in {escape(target.unit)}. Share of |SHAP| on punctuation tokens: {share_text}.</p>",
             f'<img src="{escape(target.name)}_tokens.png" alt="{escape(target.title)}: top tokens">',
-            "<table><tr><th>Token</th><th>Mean |SHAP|</th><th>Occurrences</th></tr>",
-            *[f"<tr><td>{escape(score['token'])}</td><td>{score['mean_abs_shap']:.4f}</td><td>{score['count']}</td></tr>"
+            "<table><tr><th>Token</th><th>Total |SHAP|</th><th>Mean |SHAP|</th><th>Occurrences</th></tr>",
+            *[f"<tr><td>{escape(score['token'])}</td><td>{score['total_abs_shap']:.4f}</td>"
+              f"<td>{score['mean_abs_shap']:.4f}</td><td>{score['count']}</td></tr>"
               for score in target.importance["overall"]],
             "</table>",
         ]

@@ -10,7 +10,7 @@ Partition explainer over the project tokenizer's tokens:
   quality score (0 to 1).
 
 Writes under `report_dir`: `index.html`, one shap text plot per example and
-target in `examples/`, `{message,response}_tokens.png` (top tokens by mean
+target in `examples/`, `{message,response}_tokens.png` (top tokens by total
 |SHAP| overall and per intent) and `shap_values.json`; writes the timing and
 summary numbers to `metrics_path`; logs all of them to MLflow.
 """
@@ -181,7 +181,7 @@ def _metrics(targets: list[Any], examples: int, seconds: float, config: ShapAnal
         metrics[target.name] = {
             "explained": len(target.attributions),
             "punctuation_share": target.importance["punctuation_share"],
-            "top_token_mean_abs_shap": top[0]["mean_abs_shap"] if top else None,
+            "top_token_total_abs_shap": top[0]["total_abs_shap"] if top else None,
         }
     return metrics
 
