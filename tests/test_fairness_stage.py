@@ -107,10 +107,12 @@ def test_bias_metrics_file_layout(stages: dict[str, Any]) -> None:
     metrics = json.loads(path.read_text(encoding="utf-8"))
 
     assert metrics["gap_after"] == metrics["after"]["gap"]
-    assert metrics["preference_gap_after"] == metrics["after"]["probe_gaps"]["gender"]["difference"]["preference"]
-    assert metrics["preference_gap_before"] > 0
+    assert metrics["preference_gap_after"] == metrics["after"]["preference_gap"]
+    assert isinstance(metrics["preference_gap_before"], float)
     assert metrics["gap_before"] == metrics["before"]["gap"]
-    assert metrics["after"]["gap_source"] == "probes"
+    assert metrics["after"]["gap_source"] == "test pairs by metadata"
+    assert metrics["gap_after"] == metrics["after"]["test_gaps"]["gender"]["difference"]["helpfulness"]
+    assert metrics["training"]["reweighed"] is True
     assert set(metrics["after"]["probe_gaps"]) == {"gender"}
     assert set(metrics["after"]["test_gaps"]) == {"gender", "region"}
     assert metrics["after"]["probe_gaps"]["gender"]["counts"]["female"] > 0
@@ -133,7 +135,10 @@ def test_bias_report_files(stages: dict[str, Any]) -> None:
     markdown = (report / "report.md").read_text(encoding="utf-8")
     page = (report / "report.html").read_text(encoding="utf-8")
 
-    assert "| Headline gap: helpfulness difference between groups |" in markdown
+    assert "| Headline gap: helpfulness difference between groups (test pairs by metadata) |" in markdown
+    assert "## Definitions" in markdown
+    assert "Probes: test messages that mention" in markdown
+    assert "<h2>Definitions</h2>" in page
     assert "Test perplexity" in markdown
     assert "## Example pairs (" in markdown
     assert page.startswith("<!DOCTYPE html>")
@@ -211,6 +216,92 @@ def test_counterfactual_training_adds_swapped_copies(tmp_path: Path) -> None:
     np.testing.assert_array_equal(data.response_ids[len(train):], train.response_ids[changed])
     np.testing.assert_array_equal(plain.counterfactual_ids[~changed], train.input_ids[~changed])
     assert (data.input_ids[len(train):] != train.input_ids[changed]).any(axis=1).all()
+
+
+def test_reweighing_weights_hand_checked() -> None:
+    from hybrid_dialogue.fairness.mitigate import reweighing_weights
+
+    groups = np.array(["f"] * 4 + ["m"] * 4)
+    outcomes = np.array([1, 1, 0, 0, 1, 1, 1, 0], dtype=bool)
+
+    weights = reweighing_weights(groups, outcomes)
+
+    # P(g) P(y) / P(g, y): P(f) = P(m) = 1/2, P(helpful) = 5/8.
+    np.testing.assert_allclose(weights, [1.25, 1.25, 0.75, 0.75, 5 / 6, 5 / 6, 5 / 6, 1.5])
+    for group in ("f", "m"):
+        rows = groups == group
+        assert np.average(outcomes[rows], weights=weights[rows]) == pytest.approx(5 / 8)
+
+
+def test_reweighing_toward_best_group() -> None:
+    from hybrid_dialogue.fairness.mitigate import reweighing_weights
+
+    # m always gets the helpful outcome, so no weights give both groups 5/8.
+    groups = np.array(["f"] * 4 + ["m"] * 4 + [""] * 2)
+    outcomes = np.array([1, 0, 0, 0, 1, 1, 1, 1, 1, 0], dtype=bool)
+
+    weights = reweighing_weights(groups, outcomes, "best_group")
+
+    # P*(helpful) = P(helpful | m) = 1: f's helpful row counts 4 times, its unhelpful rows 0.
+    np.testing.assert_allclose(weights, [4.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 2.0, 0.0])
+    with pytest.raises(ValueError, match="best_group"):
+        reweighing_weights(groups, outcomes, "median")
+
+
+def test_counterfactual_training_reweighs_copies(tmp_path: Path) -> None:
+    from hybrid_dialogue.fairness.mitigate import counterfactual_training, resample
+
+    processed = write_named_processed(tmp_path / "processed", n_pairs=48)
+    train = load_split(processed, "train")
+    tokenizer = load_tokenizer(processed)
+    outcomes = np.arange(len(train)) % 3 == 0
+
+    data = counterfactual_training(train, default_swapper(), tokenizer, True, outcomes, "gender", "overall")
+    plain = counterfactual_training(train, default_swapper(), tokenizer, True)
+    drawn = resample(data, seed=0)
+
+    train.frame["gender"] = ""
+    no_groups = counterfactual_training(train, default_swapper(), tokenizer, True, outcomes, "gender")
+
+    assert plain.weights is None
+    assert no_groups.weights is None
+    assert resample(plain, seed=0) is plain
+    assert data.weights.shape == (len(data),)
+    assert data.weights.mean() == pytest.approx(1.0)
+    changed = data.has_counterfactual[: len(train)].astype(bool)
+    np.testing.assert_allclose(data.weights[len(train):], data.weights[: len(train)][changed])
+    assert len(drawn) == len(data)
+    assert drawn.weights is None
+    np.testing.assert_array_equal(resample(data, seed=0).input_ids, drawn.input_ids)
+
+
+def test_resample_skips_zero_weight_rows() -> None:
+    from hybrid_dialogue.fairness.mitigate import CounterfactualTraining, resample
+
+    ids = np.arange(8, dtype=np.int32).reshape(4, 2)
+    data = CounterfactualTraining(ids, ids + 10, ids + 20, np.ones(4, dtype=np.float32), 4, 0,
+                                  weights=np.array([0.0, 2.0, 0.0, 2.0]))
+
+    drawn = resample(data, seed=1)
+
+    assert set(drawn.input_ids[:, 0].tolist()) == {2, 6}
+    np.testing.assert_array_equal(drawn.response_ids, drawn.input_ids + 10)
+    np.testing.assert_array_equal(drawn.counterfactual_ids, drawn.input_ids + 20)
+
+
+def test_paired_difference_signs_by_group() -> None:
+    from hybrid_dialogue.fairness.audit import paired_difference
+
+    # Rows: message 0 (female original, male copy), message 1 (male original,
+    # female copy, unknown-group copy).
+    values = np.array([3.0, 1.0, 5.0, 6.0, 100.0])
+    groups = np.array(["female", "male", "male", "female", ""])
+    original_row = np.array([0, 0, 2, 2, 2])
+    variants = np.array([False, True, False, True, True])
+
+    # (3 - 1) and (6 - 5): female-signalling text minus male-signalling text.
+    assert paired_difference(values, groups, original_row, variants) == pytest.approx(1.5)
+    assert paired_difference(values, np.array(["male"] * 5), original_row, variants) is None
 
 
 def test_invariance_weights_warm_up() -> None:

@@ -3,13 +3,16 @@
 The audit's metrics (`ModelAudit.metrics`, JSON-ready) are:
 
     gap                 the headline: helpfulness gap between the probe
-                        attribute's groups on the probe set
+                        attribute's groups on the test pairs, by metadata
+                        (on the probe set when the pairs have no metadata)
     consistency         identical-response rate and BLEU between responses
                         to each message and to its counterfactual copies
-    preference_gap      gap in unhelpful-response preference between the
-                        probe attribute's groups on the probe set (nats): a
-                        likelihood measure that shows a name's effect even
-                        when the generated responses do not change
+    preference_gap      mean unhelpful-response preference of texts that
+                        signal the attribute's first group (sorted by name)
+                        minus that of the same texts changed to signal
+                        another group (nats), over the probe pairs: a
+                        likelihood measure of a name's own effect, which
+                        shows even when the generated responses do not change
     invariance_distance mean Euclidean distance between the encoder's latent
                         means of a message and of its copies
     probe_gaps          group gaps on the probe set, by the group each text signals
@@ -116,12 +119,15 @@ def audit_model(model: Any, inputs: AuditInputs) -> ModelAudit:
         if gaps is not None:
             metrics["test_gaps"][attribute] = gaps.to_dict()
 
-    metrics["preference_gap"] = probe_gaps.difference.get("preference") if probe_gaps else None
+    metrics["preference_gap"] = None
+    if "preference" in probe:
+        metrics["preference_gap"] = paired_difference(probe["preference"].to_numpy(), rows["group"].to_numpy(),
+                                                      original_row, variants)
 
     # 4. The headline gap, and the quality that mitigation may cost.
     metrics["gap"], source = _headline_gap(metrics, inputs.probes.attribute)
-    if source != "probes":
-        notes.append(f"No {inputs.probes.attribute} gap on the probe set; the headline gap is {source}.")
+    if source != "test pairs by metadata":
+        notes.append(f"No {inputs.probes.attribute} metadata in the test pairs; the headline gap is {source}.")
     metrics["gap_source"] = source
     metrics["quality"] = _quality(model, inputs, test)
     seconds = time.perf_counter() - started
@@ -130,6 +136,34 @@ def audit_model(model: Any, inputs: AuditInputs) -> ModelAudit:
         metrics["gap"], metrics["consistency"]["identical_rate"], metrics["invariance_distance"], seconds,
     )
     return ModelAudit(metrics, probe["response"].tolist(), test["response"].tolist(), seconds, notes)
+
+
+def paired_difference(
+    values: np.ndarray, groups: np.ndarray, original_row: np.ndarray, variants: np.ndarray
+) -> float | None:
+    """Return the mean of value(first group's text) - value(other group's text) over original-variant pairs.
+
+    `values` and `groups` are per probe row; `original_row` gives each row's
+    original and `variants` marks the variant rows. The first group is the
+    alphabetically first of all groups. Pairs where neither side signals it
+    (possible with three or more groups) or where a group is unknown do not
+    count. Each pair differs only in the group signals, so unlike a gap
+    between group means this one cannot come from the rest of the message.
+    Returns None when no pair counts.
+    """
+    known = sorted({str(group) for group in groups if str(group)})
+    if len(known) < 2:
+        return None
+    first = known[0]
+    variant_rows = np.flatnonzero(variants)
+    source_rows = original_row[variant_rows]
+    differences = []
+    for variant, source in zip(variant_rows.tolist(), source_rows.tolist()):
+        if groups[source] == first and groups[variant] not in ("", first):
+            differences.append(values[source] - values[variant])
+        elif groups[variant] == first and groups[source] not in ("", first):
+            differences.append(values[variant] - values[source])
+    return float(np.mean(differences)) if differences else None
 
 
 def latent_means(model: Any, input_ids: np.ndarray, batch_size: int) -> np.ndarray:
@@ -234,8 +268,14 @@ def _log_mean_prob(log_probs: np.ndarray, steps: np.ndarray, candidates: np.ndar
 
 
 def _headline_gap(metrics: dict[str, Any], attribute: str) -> tuple[float | None, str]:
-    """Return the headline gap and where it was measured: on the probes, else on the test pairs."""
-    for source in ("probe_gaps", "test_gaps"):
+    """Return the headline gap and where it was measured: on the test pairs by metadata, else on the probes.
+
+    The metadata gap is what each group of customers gets, whatever in the
+    message or its context carries the group. The probe gap holds the rest
+    of each message fixed, so it misses a group signal that the swaps do not
+    change. It is used only when the test pairs have no group metadata.
+    """
+    for source in ("test_gaps", "probe_gaps"):
         gaps = metrics[source].get(attribute)
         if gaps and gaps["difference"].get(HEADLINE_METRIC) is not None:
             return gaps["difference"][HEADLINE_METRIC], "probes" if source == "probe_gaps" else "test pairs by metadata"

@@ -58,6 +58,13 @@ class BiasMitigationConfig(StageConfig):
     attribute: Literal["gender"] = "gender"
     # Add a swapped copy of every training pair whose message has a listed name or gendered word.
     augmentation: bool = True
+    # Draw training pairs with reweighing weights of (attribute group, helpful
+    # agent response), so that every group gets the same share of helpful
+    # responses: that of all pairs ("overall") or of the best-served group
+    # ("best_group"). "best_group" also works when one group never gets an
+    # unhelpful response, where "overall" cannot reach equal shares. Needs
+    # the attribute's metadata; pairs without it count as one more group.
+    reweighing: Literal["none", "overall", "best_group"] = "overall"
     invariance: InvarianceConfig = InvarianceConfig()
     audit: AuditConfig = AuditConfig()
     targets: TargetConfig = TargetConfig()

@@ -1,6 +1,6 @@
-"""Bias mitigation: hybrid fine-tuning on counterfactually augmented pairs with an invariance loss.
+"""Bias mitigation: hybrid fine-tuning on counterfactually augmented, reweighed pairs with an invariance loss.
 
-Two measures work together:
+Three measures work together:
 
 - Counterfactual data augmentation: every training pair whose message
   contains a listed name or gendered word is added a second time with the
@@ -10,6 +10,16 @@ Two measures work together:
   dimension, between the encoder's latent means of a message and of its
   swapped copy, so the message's group does not reach the generator through
   the latent code.
+- Reweighing (after Kamiran and Calders, "Data preprocessing techniques for
+  classification without discrimination", 2012): each pair is drawn with
+  weight P*(outcome) / P(outcome | group), with the group from the pair's
+  metadata, the outcome whether the agent response has a resolution step,
+  and P* a target outcome distribution shared by all groups (see
+  `reweighing_weights`). In the reweighed data the response's helpfulness
+  no longer depends on the group. So a cue of the group that the swaps do not
+  touch, such as a curt earlier agent turn in the context, stops predicting
+  a curt reply too, unless it carries more information about the reply than
+  the group does.
 
 The training loop is the hybrid stage's (`training.hybrid.train_hybrid`);
 the loss enters through its `extra_loss_fn` and reads the extra batch keys
@@ -48,15 +58,29 @@ class CounterfactualTraining:
     has_counterfactual: np.ndarray  # (rows,) float32: 1 where the swap changed the message
     original_rows: int
     added_rows: int
+    # (rows,) float64 reweighing weights with mean 1, or None when the pairs are not reweighed.
+    weights: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
 
 
 def counterfactual_training(
-    train: SplitData, swapper: CounterfactualSwapper, tokenizer: TextTokenizer, augment: bool
+    train: SplitData,
+    swapper: CounterfactualSwapper,
+    tokenizer: TextTokenizer,
+    augment: bool,
+    outcomes: np.ndarray | None = None,
+    attribute: str = "",
+    reweighing: str = "overall",
 ) -> CounterfactualTraining:
-    """Swap every training message and build the arrays the mitigation loop trains on."""
+    """Swap every training message and build the arrays the mitigation loop trains on.
+
+    `outcomes` is one bool per row of `train`. When it is given and the
+    `attribute` column has at least two known groups, the result carries the
+    `reweighing_weights` of (group, outcome) for the `reweighing` target. A
+    swapped copy takes its original's weight.
+    """
     texts = train.frame["input_text"].tolist()
     swapped_texts = [swapper.swap(text) for text in texts]
     changed = np.array([swapped != text for swapped, text in zip(swapped_texts, texts)], dtype=bool)
@@ -78,6 +102,16 @@ def counterfactual_training(
         "Counterfactual training: %d of %d messages have a swapped copy, %d copies added",
         int(changed.sum()), len(texts), added,
     )
+
+    weights = None
+    groups = train.frame[attribute].fillna("").astype(str).to_numpy() if attribute in train.frame.columns else None
+    # Reweighing needs two known groups. Without them every weight would be
+    # 1 and drawing rows would only change which pairs are seen.
+    if outcomes is not None and groups is not None and len(set(groups) - {""}) >= 2:
+        weights = reweighing_weights(groups, np.asarray(outcomes, dtype=bool), reweighing)
+        if added:
+            weights = np.concatenate([weights, weights[changed]])
+        weights = weights / weights.mean()
     return CounterfactualTraining(
         input_ids=input_ids.astype(np.int32, copy=False),
         response_ids=response_ids.astype(np.int32, copy=False),
@@ -85,6 +119,57 @@ def counterfactual_training(
         has_counterfactual=has_counterfactual,
         original_rows=len(texts),
         added_rows=added,
+        weights=weights,
+    )
+
+
+def reweighing_weights(groups: np.ndarray, outcomes: np.ndarray, target: str = "overall") -> np.ndarray:
+    """Return each row's weight P*(outcome) / P(outcome | group) (rows,) float64.
+
+    `groups` contains each row's group ("" for unknown, which counts as a
+    group of its own) and `outcomes` each row's binary outcome, True being
+    the favourable one. The target P* is the outcome distribution of all
+    rows for "overall", which is Kamiran and Calders' reweighing
+    P(group) P(outcome) / P(group, outcome). For "best_group" it is that of
+    the known group with the largest share of favourable outcomes, so the
+    other groups are weighted up to that group's rate. Either way each group
+    gets the target distribution, except where one of its (group, outcome)
+    cells is empty: weights cannot create rows.
+    """
+    frame = pd.DataFrame({"group": groups, "outcome": np.asarray(outcomes, dtype=bool)})
+    if frame.empty:
+        return np.zeros(0)
+    share_in_group = frame.groupby("group")["outcome"].transform("mean")  # P(True | group) per row
+    if target == "overall":
+        favourable = float(frame["outcome"].mean())
+    elif target == "best_group":
+        known = frame[frame["group"] != ""]
+        favourable = float(known.groupby("group")["outcome"].mean().max()) if len(known) else float(frame["outcome"].mean())
+    else:
+        raise ValueError(f"unknown reweighing target {target!r}. Expected 'overall' or 'best_group'.")
+    target_share = np.where(frame["outcome"], favourable, 1.0 - favourable)
+    group_share = np.where(frame["outcome"], share_in_group, 1.0 - share_in_group)  # > 0: the row is in its cell
+    return (target_share / group_share).astype(np.float64)
+
+
+def resample(data: CounterfactualTraining, seed: int) -> CounterfactualTraining:
+    """Return `data` with its rows drawn with replacement in proportion to `data.weights`, as many as before.
+
+    Drawing rows (preferential sampling) instead of weighting the loss keeps
+    the training step unchanged. Without weights, `data` comes back as it is.
+    """
+    if data.weights is None or len(data) == 0:
+        return data
+    rows = np.random.default_rng(seed).choice(len(data), size=len(data), replace=True, p=data.weights / data.weights.sum())
+    rows.sort()  # keeps the originals-then-copies order; epoch_dataset shuffles each epoch
+    return CounterfactualTraining(
+        input_ids=data.input_ids[rows],
+        response_ids=data.response_ids[rows],
+        counterfactual_ids=data.counterfactual_ids[rows],
+        has_counterfactual=data.has_counterfactual[rows],
+        original_rows=data.original_rows,
+        added_rows=data.added_rows,
+        weights=None,
     )
 
 

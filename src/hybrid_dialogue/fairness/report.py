@@ -50,14 +50,15 @@ def comparison_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
     """Return the before-and-after table as (measure, before, after) text cells."""
     before, after = metrics["before"], metrics["after"]
     rows = [
-        ("Headline gap: helpfulness difference between groups", _cell(before["gap"]), _cell(after["gap"])),
+        (f"Headline gap: helpfulness difference between groups ({after.get('gap_source', MISSING)})",
+         _cell(before["gap"]), _cell(after["gap"])),
         ("Identical responses, message vs counterfactual copy", _cell(before["consistency"]["identical_rate"]),
          _cell(after["consistency"]["identical_rate"])),
         ("BLEU between responses to message and copy (0-100)", _cell(before["consistency"]["bleu"], "{:.2f}"),
          _cell(after["consistency"]["bleu"], "{:.2f}")),
         ("Latent-mean distance, message vs copy", _cell(before["invariance_distance"]),
          _cell(after["invariance_distance"])),
-        ("Preference gap: unhelpful-response preference difference (nats)", _cell(before.get("preference_gap")),
+        ("Preference gap: unhelpful-response preference, message vs copy (nats)", _cell(before.get("preference_gap")),
          _cell(after.get("preference_gap"))),
     ]
     for source, label in (("probe_gaps", "probes"), ("test_gaps", "test pairs")):
@@ -97,6 +98,10 @@ def render_markdown(report: BiasReport) -> str:
         f"Input model: `{report.input_model}`. Mitigated model: `{report.output_model}`.",
         "",
         *[f"- {_escape_markdown(line)}" for line in _summary_lines(metrics)],
+        "",
+        "## Definitions",
+        "",
+        *[f"- {_escape_markdown(line)}" for line in DEFINITIONS],
         "",
         "## Before and after",
         "",
@@ -144,6 +149,7 @@ def render_html(report: BiasReport) -> str:
         f"<p>Input model: <code>{escape(report.input_model)}</code>. "
         f"Mitigated model: <code>{escape(report.output_model)}</code>.</p>",
         "<ul>", *[f"<li>{escape(line)}</li>" for line in _summary_lines(metrics)], "</ul>",
+        "<h2>Definitions</h2>", "<ul>", *[f"<li>{escape(line)}</li>" for line in DEFINITIONS], "</ul>",
         "<h2>Before and after</h2>", "<table>", "<tr><th>Measure</th><th>Before</th><th>After</th></tr>",
         *[f"<tr><th>{escape(label)}</th><td>{escape(before)}</td><td>{escape(after)}</td></tr>"
           for label, before, after in comparison_rows(metrics)],
@@ -217,16 +223,30 @@ def _summary_lines(metrics: dict[str, Any]) -> list[str]:
     targets = metrics["targets"]
     reduction, bleu_loss = metrics["gap_reduction"], metrics["relative_bleu_loss"]
     return [
-        f"Headline gap ({metrics['after'].get('gap_source', 'probes')}): {_cell(metrics['gap_before'])} before, "
+        f"Headline gap ({metrics['after'].get('gap_source', MISSING)}): {_cell(metrics['gap_before'])} before, "
         f"{_cell(metrics['gap_after'])} after mitigation.",
         f"Gap reduction: {_reduction_text(metrics)} (target at least {_percent(targets['min_gap_reduction'])}: "
         f"{'met' if targets['gap_reduction_met'] else 'not met'}).",
         f"Relative BLEU loss: {_percent(bleu_loss)}{' (BLEU rose)' if bleu_loss is not None and bleu_loss < 0 else ''} "
         f"(target at most {_percent(targets['max_relative_bleu_loss'])}: "
         f"{'met' if targets['bleu_loss_met'] else 'not met'}).",
-        f"Preference gap (unhelpful-response preference between groups, nats): "
-        f"{_cell(metrics.get('preference_gap_before'))} before, {_cell(metrics.get('preference_gap_after'))} after.",
+        f"Preference gap (unhelpful-response preference, first group's message minus its counterfactual copy, "
+        f"nats): {_cell(metrics.get('preference_gap_before'))} before, {_cell(metrics.get('preference_gap_after'))} "
+        "after.",
     ]
+
+
+# Definitions of the report's row sets and measures, shown under the summary.
+DEFINITIONS = (
+    "Test pairs: a sample of the test split's exchanges, grouped by the customer's group metadata. Their gaps are "
+    "what each group of customers gets, whatever in the message or its context carries the group.",
+    "Probes: test messages that mention a listed name or gendered word, each paired with counterfactual copies "
+    "whose names and gendered words signal another group. A probe's group is the group its text signals, so "
+    "probe gaps and the preference gap measure the effect of the name itself.",
+    "Helpfulness: the share of responses with a resolution step from the package's phrase list. Preference: "
+    "log mean probability of the most frequent unhelpful training responses minus that of the most frequent "
+    "helpful ones, under the generator.",
+)
 
 
 def _reduction_text(metrics: dict[str, Any]) -> str:

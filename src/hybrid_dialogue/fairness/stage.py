@@ -104,6 +104,7 @@ def run_bias_mitigation(
             "epochs": len(history),
             "original_pairs": prepared.training.original_rows,
             "added_pairs": prepared.training.added_rows,
+            "reweighed": prepared.training.weights is not None,
             **{key: value for key, value in (history[-1] if history else {}).items() if key != "epoch"},
         }
         metrics["seconds"] = {"audit_before": before.seconds, "audit_after": after.seconds,
@@ -243,7 +244,12 @@ def _prepare(processed_dir: Path, input_model: Path, config: BiasMitigationConfi
             notes.append("No preference gap: the training responses are all helpful or all unhelpful.")
     inputs = AuditInputs(probes=probes, test=sample, tokenizer=data.tokenizer, lexicon=lexicon, bleu=BleuScorer(),
                          preference_responses=yardsticks, intent_classifier=classifier, batch_size=audit.batch_size)
-    training = counterfactual_training(data.train, swapper, data.tokenizer, config.augmentation)
+    reweigh = config.reweighing != "none"
+    outcomes = lexicon.has_resolution_step(data.train.frame["agent_text"].tolist()) if reweigh else None
+    training = counterfactual_training(data.train, swapper, data.tokenizer, config.augmentation, outcomes,
+                                       config.attribute, config.reweighing)
+    if reweigh and training.weights is None:
+        notes.append(f"No reweighing: the training pairs have fewer than two known {config.attribute} groups.")
     return _Prepared(model, data.manifest, data, training, inputs, reference_helpfulness(sample, lexicon), strategy, notes)
 
 
@@ -251,7 +257,7 @@ def _mitigate(
     prepared: _Prepared, config: BiasMitigationConfig, model_config: Any, checkpoint_dir: Path, fingerprint: str
 ) -> list[dict[str, float]]:
     """Fine-tune `prepared.model` in place and return the metrics of every epoch."""
-    from hybrid_dialogue.fairness.mitigate import epoch_batches, invariance_loss, invariance_weights
+    from hybrid_dialogue.fairness.mitigate import epoch_batches, invariance_loss, invariance_weights, resample
     from hybrid_dialogue.training import reporting
     from hybrid_dialogue.training.data import steps_in_epoch, validation_dataset
     from hybrid_dialogue.training.hybrid import train_hybrid
@@ -279,9 +285,10 @@ def _mitigate(
         if text:
             mlflow.log_text(text, f"samples/epoch_{epoch:03d}.txt")
 
+    training = resample(prepared.training, finetune.seed)
     return train_hybrid(
         prepared.model,
-        epoch_batches(prepared.training, finetune.batch_size, steps, finetune.seed, weights),
+        epoch_batches(training, finetune.batch_size, steps, finetune.seed, weights),
         plan,
         finetune,
         extra_loss_fn=invariance_loss,
