@@ -66,6 +66,7 @@ import-data: $(INSTALLED) ## Import DATA (FORMAT=jsonl|csv|bitext|twcs, IMPORT_A
 	rm -rf data/raw.import
 	$(CLI) corpus import --format $(FORMAT) "$(DATA)" --output data/raw.import/dialogues.jsonl $(IMPORT_ARGS)
 	rm -rf data/raw && mv data/raw.import data/raw
+	@echo "Moved the import's files, quarantine file included, from data/raw.import/ to data/raw/."
 	$(DVC) commit --force --quiet data.dvc
 	@echo "data.dvc now tracks the imported corpus; commit it with: git add data.dvc"
 

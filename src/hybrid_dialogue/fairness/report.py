@@ -230,6 +230,7 @@ def _summary_lines(metrics: dict[str, Any]) -> list[str]:
         f"Relative BLEU loss: {_percent(bleu_loss)}{' (BLEU rose)' if bleu_loss is not None and bleu_loss < 0 else ''} "
         f"(target at most {_percent(targets['max_relative_bleu_loss'])}: "
         f"{'met' if targets['bleu_loss_met'] else 'not met'}).",
+        f"Reweighing: {metrics.get('training', {}).get('reweighing', MISSING)}.",
         f"Preference gap (unhelpful-response preference, first group's message minus its counterfactual copy, "
         f"nats): {_cell(metrics.get('preference_gap_before'))} before, {_cell(metrics.get('preference_gap_after'))} "
         "after.",
@@ -242,10 +243,18 @@ DEFINITIONS = (
     "what each group of customers gets, whatever in the message or its context carries the group.",
     "Probes: test messages that mention a listed name or gendered word, each paired with counterfactual copies "
     "whose names and gendered words signal another group. A probe's group is the group its text signals, so "
-    "probe gaps and the preference gap measure the effect of the name itself.",
+    "probe gaps measure the effect of the name itself.",
+    "Gap: the largest minus the smallest group value of a metric (fairlearn's MetricFrame.difference), never "
+    "negative. The headline gap is the helpfulness gap of the bias attribute.",
     "Helpfulness: the share of responses with a resolution step from the package's phrase list. Preference: "
     "log mean probability of the most frequent unhelpful training responses minus that of the most frequent "
     "helpful ones, under the generator.",
+    "Preference gap: the mean over probe pairs of the preference for the text that signals the alphabetically "
+    "first group (female, for gender) minus that for its copy. It is signed, and it compares each message with "
+    "its own copy. The probe rows' \"preference\" gap compares group means instead.",
+    "Reweighing: the mitigation draws training pairs with weights that give every group the same share of "
+    "helpful responses: that of all pairs (overall) or of the best-served group (best_group). Per-group BLEU "
+    "depends on group size when few n-grams match, so compare it only between groups of similar size.",
 )
 
 

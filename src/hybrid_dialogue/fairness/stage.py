@@ -105,6 +105,7 @@ def run_bias_mitigation(
             "original_pairs": prepared.training.original_rows,
             "added_pairs": prepared.training.added_rows,
             "reweighed": prepared.training.weights is not None,
+            "reweighing": config.reweighing if prepared.training.weights is not None else "none",
             **{key: value for key, value in (history[-1] if history else {}).items() if key != "epoch"},
         }
         metrics["seconds"] = {"audit_before": before.seconds, "audit_after": after.seconds,
