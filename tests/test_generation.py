@@ -202,6 +202,18 @@ def test_generate_cli_lists_lines_over_model_limit(bundle, tmp_path):
     assert not output.exists()
 
 
+def test_generate_cli_lists_all_kinds_in_one_run(bundle, tmp_path):
+    source = tmp_path / "messages.txt"
+    source.write_bytes(b"ok\n\nok\n" + b"a" * 2500 + b"\n\x01\x02\n")
+
+    result = CliRunner().invoke(cli, ["generate", "--model-dir", str(bundle), "--file", str(source)])
+
+    assert result.exit_code == 2
+    assert "3 of 5 lines are invalid" in result.output
+    assert re.findall(r"^  line (\d+) ", result.output, flags=re.MULTILINE) == ["2", "4", "5"]
+    assert "  line 4 has 2500 characters, over the limit of 2000" in result.output
+
+
 @pytest.mark.parametrize(
     ("message", "pattern"),
     [("", "MESSAGE is empty"), ("   ", "MESSAGE is empty"), ("y" * 5000, "MESSAGE has 5000 characters, over the limit of 2000")],

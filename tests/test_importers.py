@@ -205,6 +205,26 @@ def test_csv_parser_failure_names_row(tmp_path: Path) -> None:
         import_corpus(source, "csv", tmp_path / "out.jsonl")
 
 
+def test_csv_stray_quote_not_merged(tmp_path: Path) -> None:
+    source = tmp_path / "quote.csv"
+    source.write_text('customer,agent\n"fine","ok"\n"unterminated,ok\n"x","y"\n', encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+
+    with pytest.raises(CorpusImportError, match=r"starts at line 3: ',' expected after '\"'\. Fix that row"):
+        import_corpus(source, "csv", output)
+    assert not output.exists()
+
+
+def test_csv_quoted_newline_kept(tmp_path: Path) -> None:
+    source = tmp_path / "multiline.csv"
+    source.write_text('customer,agent\n"two\nlines",ok\n', encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+
+    import_corpus(source, "csv", output)
+
+    assert read_jsonl(output)[0]["turns"][0]["text"] == "two\nlines"
+
+
 def test_csv_duplicate_header_rejected(tmp_path: Path) -> None:
     source = write_csv(tmp_path / "dup.csv", ["customer", "agent", "agent"], [["a", "b", "c"]])
     with pytest.raises(CorpusImportError, match=r"duplicate column name\(s\) agent"):

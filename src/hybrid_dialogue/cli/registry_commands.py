@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,13 +151,17 @@ def generate(
 
     messages, problems = ([message], []) if input_file is None else _read_messages(input_file)
     problems += _problems_before_loading(messages, skip={index for index, _ in problems})
+    if problems and input_file is not None:
+        # Check the lengths too when the model loads, so that one run lists every invalid line.
+        checker = _try_load_generator(model_uri, model_dir)
+        if checker is not None:
+            problems += _problems_after_loading(checker, messages, skip={index for index, _ in problems})
     _raise_for_problems(problems, len(messages), input_file)
 
     with _user_errors():
         generator = _load_generator(model_uri, model_dir)
     # The length limit belongs to the loaded model, so this second pass checks it.
-    problems = [_split_message_error(error) for error in generator.invalid_messages(messages)]
-    _raise_for_problems(problems, len(messages), input_file)
+    _raise_for_problems(_problems_after_loading(generator, messages, skip=set()), len(messages), input_file)
     try:
         responses = generator.respond(messages)
     except ValueError as error:
@@ -190,6 +195,26 @@ def _problems_before_loading(messages: list[str], skip: set[int]) -> list[tuple[
         except ValueError as error:
             problems.append(_split_message_error(str(error)))
     return problems
+
+
+def _problems_after_loading(generator: Any, messages: list[str], skip: set[int]) -> list[tuple[int, str]]:
+    """Return `(index, problem)` for each message the loaded model rejects, such as one over its length limit."""
+    problems = [_split_message_error(error) for error in generator.invalid_messages(messages)]
+    return [(index, problem) for index, problem in problems if index not in skip]
+
+
+def _try_load_generator(model_uri: str | None, model_dir: Path | None) -> Any | None:
+    """Load the generator for the length checks, or return None when it does not load.
+
+    The input errors found so far are reported either way, so a model that
+    fails to load only costs the length checks here. The normal load after
+    the input is fixed reports why it failed.
+    """
+    try:
+        return _load_generator(model_uri, model_dir)
+    except Exception as error:  # noqa: BLE001 - any load failure only skips the optional checks
+        logging.getLogger(__name__).debug("Model not loaded for the length checks: %s", error)
+        return None
 
 
 def _split_message_error(error: str) -> tuple[int, str]:

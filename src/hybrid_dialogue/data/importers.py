@@ -442,7 +442,9 @@ def csv_rows(src: Path, required: list[str] | tuple[str, ...], fmt: str, counts:
     `CorpusImportError` naming it and the columns found.
     """
     with src.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-        reader = csv.DictReader(handle, restkey=_EXTRA_FIELDS, restval=None)
+        # strict=True turns a stray quote into an error; the lenient default
+        # would silently join the following rows into one field.
+        reader = csv.DictReader(handle, restkey=_EXTRA_FIELDS, restval=None, strict=True)
         header = _checked_header(src, reader, required, fmt)
         yield header
 
