@@ -477,6 +477,9 @@ def test_cli_import_applies_preprocess_limit(messy_jsonl: Path, tmp_path: Path) 
     accepted = runner.invoke(cli, [*arguments, "--max-quarantine-share", "0.8"])
     assert accepted.exit_code == 0, accepted.output
     assert "Quarantined 7 malformed records" in accepted.output
+    assert "Warning: 77.8% of the records were quarantined, over preprocess.max_quarantine_share (50.0%)" in (
+        accepted.output
+    )
 
     out_of_range = runner.invoke(cli, [*arguments, "--max-quarantine-share", "2"])
     assert out_of_range.exit_code == 2

@@ -163,8 +163,11 @@ def import_(
 
     # By default the limit comes from the preprocess section, so that an
     # import the preprocess stage would reject fails here, before data.dvc changes.
+    preprocess_limit = None
+    if max_quarantine_share is None or Path(params_path).is_file():
+        preprocess_limit = load_section(PreprocessConfig, SECTION, params_path).max_quarantine_share
     if max_quarantine_share is None:
-        max_quarantine_share = load_section(PreprocessConfig, SECTION, params_path).max_quarantine_share
+        max_quarantine_share = preprocess_limit
     options = ImportOptions(
         customer_column=customer_column,
         agent_column=agent_column,
@@ -190,6 +193,16 @@ def import_(
         click.echo(f"Quarantined {result.n_quarantined:,} malformed records ({reasons}): see {result.quarantine_path}.")
     for reason, count in result.skipped.items():
         click.echo(f"Skipped {count:,} records that form no dialogue ({reason}).")
+
+    # Preprocess applies its own limit to the import's rejects plus its own.
+    share = result.n_quarantined / result.records_read if result.records_read else 0.0
+    if preprocess_limit is not None and share > preprocess_limit:
+        click.echo(
+            f"Warning: {share:.1%} of the records were quarantined, over preprocess.max_quarantine_share "
+            f"({preprocess_limit:.1%}) in {params_path}, so preprocess will fail. Raise that key or fix the "
+            "records.",
+            err=True,
+        )
 
 
 @corpus.command()
