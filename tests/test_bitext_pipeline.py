@@ -24,6 +24,7 @@ import yaml
 
 from conftest import BITEXT_CSV
 from hybrid_dialogue import paths
+from hybrid_dialogue.data.records import import_manifest_path
 from hybrid_dialogue.registry import CHALLENGER_ALIAS, MODEL_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -140,12 +141,16 @@ def test_import_tracked_by_data_dvc(pipeline: dict) -> None:
     [before] = pipeline["data_dvc_before"]["outs"]
     [after] = yaml.safe_load((repo / "data.dvc").read_text(encoding="utf-8"))["outs"]
     assert after["md5"] != before["md5"]
-    assert after["nfiles"] == 1
+    # The corpus and the import's counts file (no quarantine file: nothing was rejected).
+    assert after["nfiles"] == 2
     corpus = repo / paths.RAW_CORPUS
-    assert after["size"] == corpus.stat().st_size
-    [entry] = dvc_dir_entries(repo, after["md5"])
-    assert entry["relpath"] == paths.RAW_CORPUS.name
-    assert entry["md5"] == hashlib.md5(corpus.read_bytes()).hexdigest()
+    counts = import_manifest_path(corpus)
+    assert after["size"] == corpus.stat().st_size + counts.stat().st_size
+    entries = {entry["relpath"]: entry["md5"] for entry in dvc_dir_entries(repo, after["md5"])}
+    assert entries == {
+        paths.RAW_CORPUS.name: hashlib.md5(corpus.read_bytes()).hexdigest(),
+        counts.name: hashlib.md5(counts.read_bytes()).hexdigest(),
+    }
 
 
 @pytest.mark.slow
