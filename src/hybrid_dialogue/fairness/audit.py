@@ -271,7 +271,7 @@ def _headline_gap(metrics: dict[str, Any], attribute: str) -> tuple[float | None
     """Return the headline gap and where it was measured: on the test pairs by metadata, else on the probes.
 
     The metadata gap is what each group of customers gets, whatever in the
-    message or its context carries the group. The probe gap holds the rest
+    message or its context carries the group. The probe gap keeps the rest
     of each message fixed, so it misses a group signal that the swaps do not
     change. It is used only when the test pairs have no group metadata.
     """

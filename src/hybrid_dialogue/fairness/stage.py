@@ -311,15 +311,13 @@ def _sample_rows(split: SplitData, max_rows: int, seed: int) -> SplitData:
 
 def _run_fingerprint(config: BiasMitigationConfig, model_config: Any, data_digest: str, input_model: Path) -> str:
     """Hash what decides the training result, so a checkpoint only resumes the same run."""
-    digest = hashlib.sha256()
-    with input_model.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    from hybrid_dialogue.data.records import file_sha256
+
     material = {
         "stage": STAGE,
         "config": config.model_dump(mode="json"),
         "model": model_config.model_dump(mode="json"),
         "data": data_digest,
-        "input_model": digest.hexdigest(),
+        "input_model": file_sha256(input_model),
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]

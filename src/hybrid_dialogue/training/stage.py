@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from hybrid_dialogue.data.records import file_sha256
 from hybrid_dialogue.models.config import ModelConfig
 from hybrid_dialogue.tracking import stage_run
 from hybrid_dialogue.training import reporting
@@ -258,17 +259,9 @@ def _run_fingerprint(
         "config": config.model_dump(mode="json"),
         "model": model_config.model_dump(mode="json"),
         "data": data_digest,
-        "input_model": _file_sha256(input_model) if input_model is not None else None,
+        "input_model": file_sha256(input_model) if input_model is not None else None,
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _model_params(model_config: ModelConfig, vocab_size: int) -> dict[str, Any]:
