@@ -109,6 +109,7 @@ def test_discriminator_metrics_reject_empty_side() -> None:
 def report_content() -> ReportContent:
     metrics = {
         "model": {"bleu": 12.345, "rougeL": 0.25, "perplexity": 40.0, "discriminator_roc_auc": 0.7},
+        "generator": {"bleu": 6.5, "rougeL": 0.2, "discriminator_roc_auc": 0.95},
         "retrieval": {"bleu": 30.0, "rougeL": 0.5},
         "constant": {"bleu": 5.0, "rougeL": 0.1},
         "reference": {"mean_length": 9.5},
@@ -118,6 +119,7 @@ def report_content() -> ReportContent:
         reference="Sorry & thanks\nfor waiting",
         generated="[EMAIL] is noted",
         quality=0.4567,
+        free_generated="order order *number*",
     )
     return ReportContent("models/hybrid.keras", metrics, 10, 100, [sample], ["Relevance skipped: no intents."])
 
@@ -125,14 +127,15 @@ def report_content() -> ReportContent:
 def test_markdown_report_escapes_text(report_content: ReportContent) -> None:
     markdown = render_markdown(report_content)
 
-    assert "| BLEU (0-100) | 12.35 | 30.00 | 5.00 | n/a |" in markdown
-    assert "| Perplexity of references | 40.00 | n/a | n/a | n/a |" in markdown
+    assert "| BLEU (0-100) | 12.35 | 6.50 | 30.00 | 5.00 | n/a |" in markdown
+    assert "| Perplexity of references | 40.00 | n/a | n/a | n/a | n/a |" in markdown
+    assert "| ROC AUC, real vs generated | 0.7000 | 0.9500 |" in markdown
     assert "ROUGE-2" not in markdown  # rows no column has are left out
     assert "\\<script\\>" in markdown
     assert "<script>" not in markdown
     assert "my \\| order \\*now\\*" in markdown
     assert "Sorry & thanks for waiting" in markdown
-    assert "| 0.457 |" in markdown
+    assert "| 0.457 | order order \\*number\\* |" in markdown
 
 
 def test_html_report_escapes_text(report_content: ReportContent) -> None:

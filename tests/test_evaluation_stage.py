@@ -20,10 +20,17 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_SIZES = load_model_config(REPO_ROOT / "params.yaml", overrides={"preset": "tiny"}).sizes
 
 
-def write_model(path: Path, tokenizer: TextTokenizer, sizes: ModelSizes = TINY_SIZES) -> None:
+def write_model(path: Path, tokenizer: TextTokenizer, sizes: ModelSizes = TINY_SIZES, processed: Path | None = None) -> None:
+    """Save an untrained model; with `processed`, give it the inventory of that data's training responses."""
+    from hybrid_dialogue.models.inventory import build_response_inventory
     from hybrid_dialogue.models.io import build_model, save_model
 
     model = build_model(sizes.with_vocab(tokenizer.vocab_size), tokenizer.fingerprint, seed=0)
+    if processed is not None:
+        train = load_split(processed, "train")
+        model.set_response_inventory(
+            build_response_inventory(train.frame["agent_text"].tolist(), train.response_ids, 1, 100)
+        )
     save_model(model, path)
 
 
@@ -32,7 +39,7 @@ def tiny_setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("evaluate")
     processed = write_tiny_processed(root / "processed", n_pairs=96)  # 72 train, 12 validation, 12 test
     model_path = root / "hybrid.keras"
-    write_model(model_path, load_tokenizer(processed))
+    write_model(model_path, load_tokenizer(processed), processed=processed)
     return processed, model_path
 
 
@@ -48,11 +55,12 @@ def test_evaluate_stage_writes_outputs_and_run(tiny_setup, tmp_path: Path, track
     metrics = json.loads((tmp_path / "metrics" / "evaluate.json").read_text(encoding="utf-8"))
     assert metrics == result.metrics
     assert metrics["pairs"] == {"scored": 12, "total": 12}
-    for system in ("model", "retrieval", "constant"):
+    for system in ("model", "generator", "retrieval", "constant"):
         assert 0.0 <= metrics[system]["bleu"] <= 100.0
         assert 0.0 <= metrics[system]["relevance"] <= 1.0
     assert metrics["model"]["perplexity"] >= 1.0
-    assert 0.0 <= metrics["model"]["discriminator_roc_auc"] <= 1.0
+    for system in ("model", "generator"):
+        assert 0.0 <= metrics[system]["discriminator_roc_auc"] <= 1.0
 
     # Every intent has its own response templates, so the classifier recognises the references.
     assert metrics["reference"]["relevance"] == pytest.approx(1.0)
@@ -66,9 +74,14 @@ def test_evaluate_stage_writes_outputs_and_run(tiny_setup, tmp_path: Path, track
 
     markdown = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
     html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
-    assert f"| BLEU (0-100) | {metrics['model']['bleu']:.2f} | {metrics['retrieval']['bleu']:.2f} |" in markdown
+    bleu_cells = " | ".join(f"{metrics[system]['bleu']:.2f}" for system in ("model", "generator", "retrieval"))
+    assert f"| BLEU (0-100) | {bleu_cells} |" in markdown
     assert len(result.samples) == 5
     assert all(sample.customer_text in set(test["customer_text"]) for sample in result.samples)
+    # The model answers from its inventory of training responses; the generator column decodes freely.
+    assert all(sample.generated in set(train["agent_text"]) for sample in result.samples)
+    assert all(sample.free_generated for sample in result.samples)
+    assert "inventory responses" in result.notes[0]
     assert markdown.count(f"| {len(result.samples)} | ") == 1
     assert "<table" in html
     assert "http" not in html

@@ -113,7 +113,7 @@ def test_bias_metrics_file_layout(stages: dict[str, Any]) -> None:
     assert metrics["after"]["gap_source"] == "test pairs by metadata"
     assert metrics["gap_after"] == metrics["after"]["test_gaps"]["gender"]["difference"]["helpfulness"]
     assert metrics["training"]["reweighed"] is True
-    assert metrics["training"]["reweighing"] == "overall"
+    assert metrics["training"]["reweighing"] == "best_group"  # params.yaml's mode
     assert set(metrics["after"]["probe_gaps"]) == {"gender"}
     assert set(metrics["after"]["test_gaps"]) == {"gender", "region"}
     assert metrics["after"]["probe_gaps"]["gender"]["counts"]["female"] > 0
@@ -139,7 +139,7 @@ def test_bias_report_files(stages: dict[str, Any]) -> None:
     assert "| Headline gap: helpfulness difference between groups (test pairs by metadata) |" in markdown
     assert "## Definitions" in markdown
     assert "Probes: test messages that mention" in markdown
-    assert "- Reweighing: overall." in markdown
+    assert "- Reweighing: best\\_group." in markdown  # Markdown-escaped underscore
     assert "<h2>Definitions</h2>" in page
     assert "Test perplexity" in markdown
     assert "## Example pairs (" in markdown

@@ -174,6 +174,27 @@ def test_hybrid_model_responds(pipeline: dict[str, Any]) -> None:
     assert first["quality"].shape == (4,)
 
 
+def test_hybrid_model_answers_from_frequent_training_responses(pipeline: dict[str, Any]) -> None:
+    from collections import Counter
+
+    from hybrid_dialogue.data.dataset import load_split
+
+    model = load_model(pipeline["hybrid"].model_path)
+    train = load_split(pipeline["processed"], "train")
+    counts = Counter(train.frame["agent_text"])
+    first_row = {text: row for row, text in reversed(list(enumerate(train.frame["agent_text"])))}
+    # The default response_inventory settings: responses seen at least twice, most frequent first.
+    expected = sorted((text for text, count in counts.items() if count >= 2), key=lambda text: -counts[text])
+    np.testing.assert_array_equal(
+        model.response_inventory, train.response_ids[[first_row[text] for text in expected]]
+    )
+
+    validation = load_split(pipeline["processed"], "validation")
+    inventory = {tuple(row) for row in model.response_inventory.tolist()}
+    responses = model.respond(validation.input_ids[:8])["response_ids"]
+    assert all(tuple(row) in inventory for row in responses.tolist())
+
+
 # --- MLflow ---
 
 

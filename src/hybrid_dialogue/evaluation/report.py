@@ -28,9 +28,13 @@ DISCRIMINATOR_ROWS = (
     ("quality_generated", "Mean quality score of generated responses", "{:.4f}"),
 )
 
+# Columns of the discriminator table: which responses count as "generated".
+DISCRIMINATOR_COLUMNS = (("model", "Model responses"), ("generator", "Generator, free decoding"))
+
 # Table columns: (key in the metrics file, heading).
 SYSTEM_COLUMNS = (
     ("model", "Model"),
+    ("generator", "Generator, free decoding"),
     ("retrieval", "Retrieval baseline"),
     ("constant", "Constant baseline"),
     ("reference", "References"),
@@ -47,6 +51,7 @@ class SampleExchange:
     reference: str
     generated: str
     quality: float  # discriminator score of the generated response, 0 to 1
+    free_generated: str = ""  # the generator's free decoding of the same message
 
 
 @dataclass(frozen=True)
@@ -75,19 +80,23 @@ def render_markdown(content: ReportContent) -> str:
     for label, cells in _metric_table(content.metrics):
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
 
-    lines += ["", "## Discriminator", "", "| Measure | Value |", "|---|---|"]
-    for label, value in _discriminator_table(content.metrics):
-        lines.append(f"| {label} | {value} |")
+    headings = " | ".join(heading for _, heading in DISCRIMINATOR_COLUMNS)
+    lines += ["", "## Discriminator", "", f"| Measure | {headings} |", "|---" * (len(DISCRIMINATOR_COLUMNS) + 1) + "|"]
+    for label, cells in _discriminator_table(content.metrics):
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
 
     if content.notes:
         lines += ["", "## Notes", ""]
         lines += [f"- {_escape_markdown(note)}" for note in content.notes]
 
     lines += ["", f"## Sample exchanges ({len(content.samples)})", ""]
-    lines += ["| # | Customer message | Reference | Generated | Quality |", "|---|---|---|---|---|"]
+    lines += [
+        "| # | Customer message | Reference | Generated | Quality | Generator, free decoding |",
+        "|---|---|---|---|---|---|",
+    ]
     for number, sample in enumerate(content.samples, start=1):
         cells = [_escape_markdown(text) for text in (sample.customer_text, sample.reference, sample.generated)]
-        lines.append(f"| {number} | " + " | ".join(cells) + f" | {sample.quality:.3f} |")
+        lines.append(f"| {number} | " + " | ".join(cells) + f" | {sample.quality:.3f} | {_escape_markdown(sample.free_generated)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -112,8 +121,9 @@ def render_html(content: ReportContent) -> str:
     for label, cells in _metric_table(content.metrics):
         parts.append(f"<tr><th>{escape(label)}</th>" + "".join(f"<td>{escape(cell)}</td>" for cell in cells) + "</tr>")
     parts += ["</table>", "<h2>Discriminator</h2>", "<table>"]
-    for label, value in _discriminator_table(content.metrics):
-        parts.append(f"<tr><th>{escape(label)}</th><td>{escape(value)}</td></tr>")
+    parts.append("<tr><th>Measure</th>" + "".join(f"<th>{escape(heading)}</th>" for _, heading in DISCRIMINATOR_COLUMNS) + "</tr>")
+    for label, cells in _discriminator_table(content.metrics):
+        parts.append(f"<tr><th>{escape(label)}</th>" + "".join(f"<td>{escape(cell)}</td>" for cell in cells) + "</tr>")
     parts.append("</table>")
 
     if content.notes:
@@ -124,11 +134,14 @@ def render_html(content: ReportContent) -> str:
     parts += [
         f"<h2>Sample exchanges ({len(content.samples)})</h2>",
         '<table class="samples">',
-        "<tr><th>#</th><th>Customer message</th><th>Reference</th><th>Generated</th><th>Quality</th></tr>",
+        "<tr><th>#</th><th>Customer message</th><th>Reference</th><th>Generated</th><th>Quality</th>"
+        "<th>Generator, free decoding</th></tr>",
     ]
     for number, sample in enumerate(content.samples, start=1):
         cells = "".join(f"<td>{escape(text)}</td>" for text in (sample.customer_text, sample.reference, sample.generated))
-        parts.append(f"<tr><td>{number}</td>{cells}<td>{sample.quality:.3f}</td></tr>")
+        parts.append(
+            f"<tr><td>{number}</td>{cells}<td>{sample.quality:.3f}</td><td>{escape(sample.free_generated)}</td></tr>"
+        )
     parts += ["</table>", "</body>", "</html>"]
     return "\n".join(parts) + "\n"
 
@@ -143,9 +156,12 @@ def _metric_table(metrics: Mapping[str, Mapping[str, float]]) -> list[tuple[str,
     return rows
 
 
-def _discriminator_table(metrics: Mapping[str, Mapping[str, float]]) -> list[tuple[str, str]]:
-    model_metrics = metrics.get("model", {})
-    return [(label, _format(model_metrics.get(key), number_format)) for key, label, number_format in DISCRIMINATOR_ROWS]
+def _discriminator_table(metrics: Mapping[str, Mapping[str, float]]) -> list[tuple[str, list[str]]]:
+    """Return one (label, cells) row per discriminator measure, a cell per DISCRIMINATOR_COLUMNS entry."""
+    return [
+        (label, [_format(metrics.get(system, {}).get(key), number_format) for system, _ in DISCRIMINATOR_COLUMNS])
+        for key, label, number_format in DISCRIMINATOR_ROWS
+    ]
 
 
 def _format(value: float | None, number_format: str) -> str:

@@ -36,7 +36,9 @@ from hybrid_dialogue.io import atomic_directory, write_json
 
 logger = logging.getLogger(__name__)
 
-SYSTEMS = ("model", "retrieval", "constant")
+# "model" is the model's responses as served (`respond`). "generator" is the same model's free
+# decoding, which shows what the generator writes on its own.
+SYSTEMS = ("model", "generator", "retrieval", "constant")
 
 
 class EvaluationError(ValueError):
@@ -154,6 +156,7 @@ def _evaluate(
     constant = ConstantBaseline(train.frame["agent_text"].tolist())
     responses = {
         "model": outputs.responses,
+        "generator": outputs.free_responses,
         "retrieval": retrieval.respond(messages),
         "constant": constant.respond(messages),
     }
@@ -163,9 +166,11 @@ def _evaluate(
     metrics["reference"] = text_metrics.describe_references(references)
     metrics["model"]["perplexity"] = text_metrics.perplexity(outputs.reference_log_prob, outputs.reference_tokens)
     metrics["model"].update(discriminator_metrics(outputs.reference_quality, outputs.generated_quality))
+    metrics["generator"].update(discriminator_metrics(outputs.reference_quality, outputs.free_quality))
     metrics["pairs"] = {"scored": len(rows), "total": len(test)}
 
     notes = _add_relevance(metrics, train, frame["intent"].tolist(), responses, references, config.seed)
+    notes.insert(0, _decoding_note(model))
     samples = _pick_samples(messages, references, outputs, config.report_samples, config.seed)
     logger.info(
         "BLEU model %.2f, retrieval %.2f, constant %.2f (%.1f s)",
@@ -175,6 +180,17 @@ def _evaluate(
         time.perf_counter() - started,
     )
     return metrics, samples, notes
+
+
+def _decoding_note(model: Any) -> str:
+    inventory = model.response_inventory
+    if inventory is None:
+        return "The model has no response inventory, so the Model and Generator columns both show free decoding."
+    return (
+        f"The model answers with the one of its {len(inventory)} inventory responses (frequent training "
+        "responses) that best matches the generator's per-position distributions. The Generator column "
+        "decodes the same distributions freely: a length, then the most likely word per position."
+    )
 
 
 def _select_rows(total: int, max_pairs: int, seed: int) -> np.ndarray:
@@ -222,6 +238,7 @@ def _pick_samples(
             reference=references[index],
             generated=outputs.responses[index],
             quality=float(outputs.generated_quality[index]),
+            free_generated=outputs.free_responses[index],
         )
         for index in picked
     ]

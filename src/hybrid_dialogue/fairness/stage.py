@@ -68,6 +68,7 @@ def run_bias_mitigation(
     from hybrid_dialogue.tracking import stage_run
     from hybrid_dialogue.training import reporting
     from hybrid_dialogue.training.data import dataset_digest
+    from hybrid_dialogue.training.hybrid import set_response_inventory
     from hybrid_dialogue.training.runtime import seed_everything
 
     processed_dir, input_model, output_model = Path(processed_dir), Path(input_model), Path(output_model)
@@ -95,6 +96,10 @@ def run_bias_mitigation(
         # 3. Fine-tune on counterfactual pairs with the invariance loss.
         fingerprint = _run_fingerprint(config, model_config, digest, input_model)
         history = _mitigate(prepared, config, model_config, checkpoint_dir, fingerprint)
+        # The same inventory rules as hybrid_finetune, from this stage's own settings.
+        set_response_inventory(
+            prepared.model, prepared.training_data.train, config.finetune.response_inventory
+        )
 
         # 4. Audit the mitigated model on the same rows.
         after = audit_model(prepared.model, prepared.audit_inputs)

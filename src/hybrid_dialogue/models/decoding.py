@@ -62,3 +62,40 @@ def decode_ids(probabilities: Any) -> Any:
     eos = ops.full_like(words, EOS_ID)
     pad = ops.full_like(words, PAD_ID)
     return ops.where(position < end, words, ops.where(position == end, eos, pad))
+
+
+def pick_from_inventory(probabilities: Any, inventory_ids: Any) -> Any:
+    """Return int32 indices (batch,) of the inventory response each row's distributions favour most.
+
+    `probabilities` is (batch, L, vocab); `inventory_ids` is (C, L) int32 token
+    ids of C candidate responses ([BOS] ... [EOS], then [PAD]). Each candidate
+    y gets its expected positional overlap with the generator's text Y, an
+    expected Dice coefficient:
+
+        2 * sum_t P(Y_t = y_t) / (len(y) + E[len(Y)])
+
+    where the sum and len(y) cover y's tokens up to its [EOS], and E[len(Y)]
+    is the expected length under the [EOS] hazards (see `decode_ids`), [BOS]
+    and [EOS] included. The numerator rewards the words the generator expects
+    at each position; the denominator stops long candidates from collecting
+    small probabilities everywhere. The likelihood itself (the sum of log
+    probabilities) is no use here: it always favours the shortest candidates.
+    """
+    probabilities = ops.cast(probabilities, "float32")
+    inventory_ids = ops.cast(inventory_ids, "int32")
+
+    # Expected length: 1 ([BOS]) plus, for each later step, the chance that
+    # the text has not ended before it.
+    hazard = probabilities[:, :, EOS_ID]  # (batch, L)
+    survival = ops.cumprod(1.0 - hazard, axis=1)  # P(still running after step t)
+    expected_length = 1.0 + ops.sum(survival[:, :-1], axis=1)  # (batch,)
+
+    # P(Y_t = y_t) for every candidate and step, gathered per step: (L, C, batch).
+    by_step = ops.transpose(probabilities, (1, 2, 0))  # (L, vocab, batch)
+    gathered = ops.take_along_axis(by_step, ops.expand_dims(ops.transpose(inventory_ids), -1), axis=1)
+    in_text = ops.cast(ops.not_equal(ops.transpose(inventory_ids), PAD_ID), "float32")  # (L, C)
+    matches = ops.sum(gathered * ops.expand_dims(in_text, -1), axis=0)  # (C, batch)
+
+    lengths = ops.sum(in_text, axis=0)  # (C,)
+    overlap = 2.0 * matches / (ops.expand_dims(lengths, 1) + ops.expand_dims(expected_length, 0))
+    return ops.cast(ops.argmax(overlap, axis=0), "int32")  # (batch,)

@@ -20,7 +20,7 @@ from keras import ops
 from hybrid_dialogue.data.tokenizer import PAD_ID
 from hybrid_dialogue.models.config import DTYPE_POLICIES, Architecture
 from hybrid_dialogue.models.decoder import build_decoder
-from hybrid_dialogue.models.decoding import decode_ids
+from hybrid_dialogue.models.decoding import decode_ids, pick_from_inventory
 from hybrid_dialogue.models.discriminator import build_discriminator
 from hybrid_dialogue.models.encoder import build_encoder
 from hybrid_dialogue.models.generator import build_generator
@@ -81,6 +81,7 @@ class HybridDialogueModel(keras.Model):
         seed: int | None = 0,
         mixed_precision: str = "none",
         gumbel_temperature: float = 1.0,
+        response_inventory: list[list[int]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -103,6 +104,7 @@ class HybridDialogueModel(keras.Model):
         # division by a low temperature overflow or underflow in 16 bits.
         self.gumbel = GumbelSoftmax(gumbel_temperature, seed=seeds[3], dtype="float32", name="gumbel")
         self.gumbel.build()
+        self.set_response_inventory(response_inventory)
         self.built = True
 
     # --- training-time building blocks (tensors in, tensors out, differentiable) ---
@@ -134,6 +136,36 @@ class HybridDialogueModel(keras.Model):
         """Return Gumbel-softmax samples (batch, max_len, vocab) of the generator's output, for the discriminator."""
         return self.gumbel(self.generator(z, training=training), training=training)
 
+    def set_response_inventory(self, responses: Any) -> None:
+        """Make `respond` pick its responses from `responses`, or generate them freely when None or empty.
+
+        `responses` is token ids, one response per row ([BOS] ... [EOS], with
+        or without [PAD] after it), as an array (C, max_len) or a list of
+        lists. The inventory is saved with the model (its config) and is not a
+        weight, so parameter counts do not change.
+        """
+        inventory = None
+        if responses is not None and len(responses):
+            max_len = self.architecture.max_len
+            inventory = np.full((len(responses), max_len), PAD_ID, dtype=np.int32)
+            for row, ids in enumerate(responses):
+                ids = [int(token) for token in ids if int(token) != PAD_ID]
+                if not ids or len(ids) > max_len or max(ids) >= self.architecture.vocab_size or min(ids) < 0:
+                    raise ValueError(
+                        f"response inventory row {row} is not a response of 1 to {max_len} token ids "
+                        f"below {self.architecture.vocab_size}: build the inventory with the model's tokenizer"
+                    )
+                inventory[row, : len(ids)] = ids
+        # Out of Keras's attribute tracking, like the compiled functions; a new
+        # inventory needs new compiled functions.
+        self.__dict__["_response_inventory"] = inventory
+        self.__dict__.pop("_inference_functions", None)
+
+    @property
+    def response_inventory(self) -> np.ndarray | None:
+        """The (C, max_len) int32 responses `respond` picks from, or None when it generates freely."""
+        return self.__dict__.get("_response_inventory")
+
     def set_gumbel_temperature(self, value: float) -> None:
         """Set the Gumbel-softmax temperature (positive) for the following steps."""
         self.gumbel.set_temperature(value)
@@ -158,18 +190,30 @@ class HybridDialogueModel(keras.Model):
 
     # --- inference (NumPy in, NumPy out, deterministic) ---
 
-    def respond(self, input_ids: Any, batch_size: int = DEFAULT_INFERENCE_BATCH) -> dict[str, np.ndarray]:
+    def respond(
+        self, input_ids: Any, batch_size: int = DEFAULT_INFERENCE_BATCH, decoding: str | None = None
+    ) -> dict[str, np.ndarray]:
         """Generate a response, a reconstruction and a quality score for each customer message.
 
         `input_ids` is (batch, max_len) token ids. Returns `response_ids` and
         `reconstructed_ids`, (batch, max_len) int32 with [PAD] after the first
         [EOS], and `quality`, (batch,) float32: the score of the returned
-        response. Uses z_mean and `decoding.decode_ids` (the median length,
-        then the most likely word per step), so the same input gives the same
-        output.
+        response. The generator's distributions for z_mean become a response
+        by `decoding`: "inventory" picks the inventory response they favour
+        (`decoding.pick_from_inventory`), "free" takes a length and then the
+        most likely word per step (`decoding.decode_ids`). The default is
+        "inventory" when the model has one. The same input gives the same output.
         """
         input_ids = self._check_ids(input_ids, "input_ids")
-        chunks = self._run_in_chunks("respond", [input_ids], batch_size)
+        decoding = decoding or ("inventory" if self.response_inventory is not None else "free")
+        if decoding not in ("inventory", "free"):
+            raise ValueError(f"unknown decoding {decoding!r}: expected 'inventory' or 'free'")
+        if decoding == "inventory" and self.response_inventory is None:
+            raise ValueError(
+                "decoding 'inventory' needs a response inventory, and this model has none: "
+                "use decoding 'free', or set one with set_response_inventory"
+            )
+        chunks = self._run_in_chunks(f"respond_{decoding}", [input_ids], batch_size)
         return {
             key: _concatenate([chunk[key] for chunk in chunks], key, self.architecture.max_len)
             for key in ("response_ids", "reconstructed_ids", "quality")
@@ -227,6 +271,10 @@ class HybridDialogueModel(keras.Model):
             "seed": self.seed,
             "mixed_precision": self.mixed_precision,
             "gumbel_temperature": self.gumbel.initial_temperature,
+            # Rows without their [PAD] tail, which keeps config.json small.
+            "response_inventory": None
+            if self.response_inventory is None
+            else [[int(token) for token in row if token != PAD_ID] for row in self.response_inventory],
         }
 
     # --- helpers ---
@@ -237,10 +285,15 @@ class HybridDialogueModel(keras.Model):
             response = ops.one_hot(response, self.architecture.vocab_size, dtype="float32")  # (batch, L, vocab)
         return ops.squeeze(self.discriminator(response, training=training), axis=-1)  # (batch,)
 
-    def _respond_tensor(self, input_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _respond_tensor(self, input_ids: tf.Tensor, inventory: bool = False) -> dict[str, tf.Tensor]:
         z_mean, _, _ = self.encoder(input_ids, training=False)
         reconstructed = decode_ids(self.decoder(z_mean, training=False))
-        response = decode_ids(self.generator(z_mean, training=False))
+        distributions = self.generator(z_mean, training=False)
+        if inventory:
+            candidates = ops.convert_to_tensor(self.response_inventory)
+            response = ops.take(candidates, pick_from_inventory(distributions, candidates), axis=0)
+        else:
+            response = decode_ids(distributions)
         quality = self._score_tensor(response)
         return {"response_ids": response, "reconstructed_ids": reconstructed, "quality": quality}
 
@@ -259,12 +312,13 @@ class HybridDialogueModel(keras.Model):
         return tf.function(self._score_tensor, reduce_retracing=True)
 
     def _inference_function(self, kind: str, xla: bool) -> Any:
-        """Return the compiled "respond" or "log_prob" function, creating it on first use."""
+        """Return the compiled "respond_inventory", "respond_free" or "log_prob" function, creating it on first use."""
         functions = self.__dict__.setdefault("_inference_functions", {})
         if (kind, xla) not in functions:
             spec = tf.TensorSpec((None, self.architecture.max_len), tf.int32)
-            if kind == "respond":
-                python_function, signature = self._respond_tensor, [spec]
+            if kind.startswith("respond_"):
+                python_function = functools.partial(self._respond_tensor, inventory=kind == "respond_inventory")
+                signature = [spec]
             else:
                 python_function, signature = self._log_prob_tensor, [spec, spec]
             functions[(kind, xla)] = tf.function(python_function, input_signature=signature, jit_compile=xla)

@@ -166,6 +166,13 @@ class GanPretrainConfig(_TrainingConfig):
     budgets: GanPresetBudgets
 
 
+class ResponseInventoryConfig(StageConfig):
+    """Which training responses the published model answers with (see models/inventory.py)."""
+
+    min_count: int = Field(default=2, ge=1, le=1_000_000)  # times a response must occur in the training split
+    max_responses: int = Field(default=2000, ge=0, le=100_000)  # most frequent first; 0 generates freely
+
+
 class HybridFinetuneConfig(_TrainingConfig):
     """`hybrid_finetune`: every part trained end to end on the four weighted losses."""
 
@@ -181,3 +188,5 @@ class HybridFinetuneConfig(_TrainingConfig):
     gumbel_temperature: GumbelTemperature = GumbelTemperature(start=0.5, end=0.5)
     # See GanPretrainConfig.straight_through_gumbel.
     straight_through_gumbel: bool = True
+    # The responses the published model picks from (its `respond` decoding).
+    response_inventory: ResponseInventoryConfig = ResponseInventoryConfig()

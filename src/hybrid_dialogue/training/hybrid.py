@@ -8,6 +8,7 @@ counterfactual invariance term.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,11 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from hybrid_dialogue.data.dataset import SplitData
 from hybrid_dialogue.models.config import ModelConfig
 from hybrid_dialogue.training import losses
 from hybrid_dialogue.training.checkpoint import TrainingCheckpoint
-from hybrid_dialogue.training.config import HybridFinetuneConfig
+from hybrid_dialogue.training.config import HybridFinetuneConfig, ResponseInventoryConfig
 from hybrid_dialogue.training.data import TrainingData
 from hybrid_dialogue.training.gan import (
     compile_generation,
@@ -33,6 +35,8 @@ from hybrid_dialogue.training.stage import StagePaths, StageSpec, TrainResult, r
 from hybrid_dialogue.training.vae import compile_encoding, latent_activity
 
 STAGE = "hybrid_finetune"
+
+logger = logging.getLogger(__name__)
 
 # extra_loss_fn(batch, model) -> scalar loss of one replica's batch, added to
 # the weighted sum with weight 1. It runs inside the compiled step, so it must
@@ -225,6 +229,23 @@ def run_hybrid_finetune(
             model, resolved, strategy, extra_loss_fn
         ),
         extra_train_arrays=extra_train_arrays,
+        finish_model=lambda model, data, resolved: set_response_inventory(model, data.train, resolved.response_inventory),
     )
     paths = StagePaths.of(processed_dir, output_model, metrics_dir, Path(checkpoint_dir) / stage, input_model)
     return run_training_stage(spec, paths, config, model_config)
+
+
+def set_response_inventory(model: Any, train: SplitData, config: ResponseInventoryConfig) -> None:
+    """Give `model` the inventory of `train`'s responses that `config` selects (none: free decoding)."""
+    from hybrid_dialogue.models.inventory import build_response_inventory
+
+    inventory = build_response_inventory(
+        train.frame["agent_text"].tolist(), train.response_ids, config.min_count, config.max_responses
+    )
+    if len(inventory) == 0 and config.max_responses > 0:
+        logger.warning(
+            "No training response occurs %d times or more, so the model generates its responses freely. "
+            "Lower response_inventory.min_count to give it an inventory.",
+            config.min_count,
+        )
+    model.set_response_inventory(inventory)

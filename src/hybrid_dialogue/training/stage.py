@@ -93,6 +93,8 @@ class StageSpec:
     sample_output: str = "response_ids"
     # Further row-aligned training arrays for a trainer's extra loss (see HybridTrainer).
     extra_train_arrays: Callable[[TrainingData], dict[str, np.ndarray]] | None = None
+    # Last changes to the trained model before it is saved, such as its response inventory.
+    finish_model: Callable[[Any, TrainingData, _TrainingConfig], None] | None = None
 
 
 def run_training_stage(
@@ -160,6 +162,8 @@ def run_training_stage(
 
         # 5. Publish the model, metrics and plot data, then record them in the run.
         trainer.restore_model_settings()
+        if spec.finish_model is not None:
+            spec.finish_model(model, data, config)
         result = _publish(spec.name, paths, model, plan, start_epoch, history, run.info.run_id)
 
     checkpoint.clear()
