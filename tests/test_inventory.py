@@ -39,28 +39,33 @@ def _step(vocab: dict[int, float]) -> list[float]:
 def test_inventory_keeps_frequent_responses_most_frequent_first():
     ids = np.arange(len(RESPONSES) * 3, dtype=np.int32).reshape(len(RESPONSES), 3)  # row i: a recognisable id row
 
-    inventory = build_response_inventory(RESPONSES, ids, min_count=2, max_responses=10)
+    inventory, coverage = build_response_inventory(RESPONSES, ids, min_count=2, max_responses=10)
 
     # "shipped" occurs 3 times (first at row 0), "refund" twice (first at row 1).
     np.testing.assert_array_equal(inventory, ids[[0, 1]])
+    assert coverage == pytest.approx(5 / 7)
 
 
 def test_inventory_ties_keep_first_appearance_and_cap_applies():
     ids = np.arange(len(RESPONSES) * 3, dtype=np.int32).reshape(len(RESPONSES), 3)
 
-    every = build_response_inventory(RESPONSES, ids, min_count=1, max_responses=10)
-    capped = build_response_inventory(RESPONSES, ids, min_count=1, max_responses=3)
+    every, every_coverage = build_response_inventory(RESPONSES, ids, min_count=1, max_responses=10)
+    capped, capped_coverage = build_response_inventory(RESPONSES, ids, min_count=1, max_responses=3)
 
     # Counts 3, 2, then "cancelled" (row 3) and "replacement" (row 6) once each.
     np.testing.assert_array_equal(every, ids[[0, 1, 3, 6]])
     np.testing.assert_array_equal(capped, ids[[0, 1, 3]])
+    assert every_coverage == pytest.approx(1.0)
+    assert capped_coverage == pytest.approx(6 / 7)
 
 
 def test_inventory_can_be_empty():
     ids = np.ones((len(RESPONSES), 3), dtype=np.int32)
 
-    assert build_response_inventory(RESPONSES, ids, min_count=2, max_responses=0).shape == (0, 3)
-    assert build_response_inventory(RESPONSES, ids, min_count=4, max_responses=10).shape == (0, 3)
+    assert build_response_inventory(RESPONSES, ids, min_count=2, max_responses=0)[0].shape == (0, 3)
+    inventory, coverage = build_response_inventory(RESPONSES, ids, min_count=4, max_responses=10)
+    assert inventory.shape == (0, 3)
+    assert coverage == 0.0
 
 
 def test_inventory_rejects_misaligned_rows():
@@ -115,7 +120,7 @@ def model_and_inventory(tokenizer):
     model = build_model(config.architecture(tokenizer.vocab_size), tokenizer.fingerprint, seed=3)
     model.inference_jit_compile = False
     response_ids, _ = tokenizer.encode_batch(RESPONSES, config.sizes.max_len)
-    inventory = build_response_inventory(RESPONSES, response_ids, min_count=1, max_responses=10)
+    inventory, _ = build_response_inventory(RESPONSES, response_ids, min_count=1, max_responses=10)
     input_ids, _ = tokenizer.encode_batch(MESSAGES, config.sizes.max_len)
     return model, inventory, input_ids
 
@@ -168,3 +173,23 @@ def test_inventory_rows_must_fit_the_model(model_and_inventory):
         model.set_response_inventory([[BOS_ID, 5, EOS_ID], [BOS_ID, vocab_size, EOS_ID]])
     with pytest.raises(ValueError, match="row 0 is not a response"):
         model.set_response_inventory([[PAD_ID, PAD_ID]])
+
+
+def test_low_coverage_inventory_is_dropped(model_and_inventory, tokenizer, caplog):
+    import pandas as pd
+
+    from hybrid_dialogue.data.dataset import SplitData
+    from hybrid_dialogue.training.config import ResponseInventoryConfig
+    from hybrid_dialogue.training.hybrid import set_response_inventory
+
+    model, _, input_ids = model_and_inventory
+    response_ids, _ = tokenizer.encode_batch(RESPONSES, model.architecture.max_len)
+    train = SplitData(pd.DataFrame({"agent_text": RESPONSES}), input_ids[:1].repeat(len(RESPONSES), 0), response_ids)
+
+    # Responses seen twice or more cover 5 of the 7 pairs (71%).
+    set_response_inventory(model, train, ResponseInventoryConfig(min_count=2, min_coverage=0.5))
+    assert model.response_inventory.shape == (2, model.architecture.max_len)
+
+    set_response_inventory(model, train, ResponseInventoryConfig(min_count=2, min_coverage=0.9))
+    assert model.response_inventory is None
+    assert "cover 71.4% of the training pairs, under response_inventory.min_coverage (90.0%)" in caplog.text

@@ -171,6 +171,8 @@ class ResponseInventoryConfig(StageConfig):
 
     min_count: int = Field(default=2, ge=1, le=1_000_000)  # times a response must occur in the training split
     max_responses: int = Field(default=2000, ge=0, le=100_000)  # most frequent first; 0 generates freely
+    # Smallest share of training pairs whose response is in the inventory; below it the model generates freely.
+    min_coverage: float = Field(default=0.2, ge=0.0, le=1.0)
 
 
 class HybridFinetuneConfig(_TrainingConfig):

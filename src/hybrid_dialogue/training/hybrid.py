@@ -236,16 +236,26 @@ def run_hybrid_finetune(
 
 
 def set_response_inventory(model: Any, train: SplitData, config: ResponseInventoryConfig) -> None:
-    """Give `model` the inventory of `train`'s responses that `config` selects (none: free decoding)."""
+    """Give `model` the inventory of `train`'s responses that `config` selects, or none (free decoding).
+
+    An inventory that covers less than `config.min_coverage` of the training
+    pairs is dropped: a corpus whose replies rarely repeat would leave a
+    handful of generic replies for every message.
+    """
     from hybrid_dialogue.models.inventory import build_response_inventory
 
-    inventory = build_response_inventory(
+    inventory, coverage = build_response_inventory(
         train.frame["agent_text"].tolist(), train.response_ids, config.min_count, config.max_responses
     )
-    if len(inventory) == 0 and config.max_responses > 0:
+    if config.max_responses > 0 and coverage < config.min_coverage:
         logger.warning(
-            "No training response occurs %d times or more, so the model generates its responses freely. "
-            "Lower response_inventory.min_count to give it an inventory.",
+            "The %d training responses seen at least %d times cover %.1f%% of the training pairs, under "
+            "response_inventory.min_coverage (%.1f%%), so the model generates its responses freely. Lower "
+            "min_count or min_coverage to give it an inventory.",
+            len(inventory),
             config.min_count,
+            100.0 * coverage,
+            100.0 * config.min_coverage,
         )
+        inventory = None
     model.set_response_inventory(inventory)
