@@ -177,6 +177,17 @@ def test_respond_deterministic(tiny_model, input_ids):
         np.testing.assert_array_equal(first[key], second[key])
 
 
+def test_inference_leaves_random_state_alone(tiny_model, input_ids):
+    # Training reads the seed generators next, so inference must not move them.
+    before = [variable.numpy().copy() for variable in tiny_model.non_trainable_variables]
+
+    tiny_model.respond(input_ids)
+    tiny_model.response_log_prob(input_ids, input_ids)
+
+    for saved, variable in zip(before, tiny_model.non_trainable_variables, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), saved, err_msg=variable.path)
+
+
 def test_respond_same_across_batch_sizes(tiny_model, input_ids):
     whole = tiny_model.respond(input_ids)
     chunked = tiny_model.respond(input_ids, batch_size=2)

@@ -195,6 +195,16 @@ def test_hybrid_model_answers_from_frequent_training_responses(pipeline: dict[st
     assert all(tuple(row) in inventory for row in responses.tolist())
 
 
+def test_hybrid_samples_show_both_decodings(pipeline: dict[str, Any], tmp_path: Path) -> None:
+    runs, client = stage_runs(pipeline)
+    run_id = runs["hybrid_finetune"].info.run_id
+    path = client.download_artifacts(run_id, f"samples/epoch_{EPOCHS:03d}.txt", str(tmp_path))
+    text = Path(path).read_text(encoding="utf-8")
+
+    assert text.count("  agent: ") == 2  # sample_responses in hybrid_config
+    assert text.count("  generator, free decoding: ") == 2
+
+
 # --- MLflow ---
 
 

@@ -286,7 +286,7 @@ class HybridDialogueModel(keras.Model):
         return ops.squeeze(self.discriminator(response, training=training), axis=-1)  # (batch,)
 
     def _respond_tensor(self, input_ids: tf.Tensor, inventory: bool = False) -> dict[str, tf.Tensor]:
-        z_mean, _, _ = self.encoder(input_ids, training=False)
+        z_mean = self._mean_encoder(input_ids, training=False)
         reconstructed = decode_ids(self.decoder(z_mean, training=False))
         distributions = self.generator(z_mean, training=False)
         if inventory:
@@ -298,12 +298,23 @@ class HybridDialogueModel(keras.Model):
         return {"response_ids": response, "reconstructed_ids": reconstructed, "quality": quality}
 
     def _log_prob_tensor(self, input_ids: tf.Tensor, response_ids: tf.Tensor) -> tf.Tensor:
-        z_mean, _, _ = self.encoder(input_ids, training=False)
+        z_mean = self._mean_encoder(input_ids, training=False)
         probabilities = self.generator(z_mean, training=False)  # (batch, L, vocab) float32
         token_probabilities = ops.take_along_axis(probabilities, response_ids[..., None], axis=-1)[..., 0]
         log_probabilities = ops.log(ops.maximum(token_probabilities, _MIN_PROBABILITY))  # (batch, L)
         mask = ops.cast(ops.not_equal(response_ids, PAD_ID), "float32")
         return ops.sum(log_probabilities * mask, axis=-1)  # (batch,)
+
+    @functools.cached_property
+    def _mean_encoder(self) -> keras.Model:
+        """The encoder's layers up to z_mean, sharing their weights.
+
+        Inference uses it instead of the whole encoder, whose sampling layer
+        draws from the seed generator at every call. Otherwise each `respond`
+        would move the random state that training uses next, and the number of
+        sample responses logged per epoch would change the trained weights.
+        """
+        return keras.Model(self.encoder.input, self.encoder.get_layer("z_mean").output, name="mean_encoder")
 
     # The compiled functions live in the instance __dict__, out of Keras's
     # attribute tracking, so saving ignores them.

@@ -229,7 +229,7 @@ def run_hybrid_finetune(
             model, resolved, strategy, extra_loss_fn
         ),
         extra_train_arrays=extra_train_arrays,
-        finish_model=lambda model, data, resolved: set_response_inventory(model, data.train, resolved.response_inventory),
+        prepare_model=lambda model, data, resolved: set_response_inventory(model, data.train, resolved.response_inventory),
     )
     paths = StagePaths.of(processed_dir, output_model, metrics_dir, Path(checkpoint_dir) / stage, input_model)
     return run_training_stage(spec, paths, config, model_config)

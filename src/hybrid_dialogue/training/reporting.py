@@ -37,12 +37,19 @@ class SampleLogger:
             return ""
         generated = self.tokenizer.decode_batch(self.model.respond(self.input_ids)[self.output])
         label = "agent" if self.output == "response_ids" else "reconstruction"
+        # With an inventory, the served response is a training reply, so show the generator's own text too.
+        free = None
+        if self.output == "response_ids" and getattr(self.model, "response_inventory", None) is not None:
+            free = self.tokenizer.decode_batch(self.model.respond(self.input_ids, decoding="free")[self.output])
+
         lines = [f"{stage} epoch {epoch}: generated {label}s for validation messages"]
-        for customer, reference, text in zip(self.customer_texts, self.reference_texts, generated, strict=True):
+        for index, (customer, text) in enumerate(zip(self.customer_texts, generated, strict=True)):
             lines.append(f"  customer:  {customer}")
             if self.output == "response_ids":
-                lines.append(f"  reference: {reference}")
+                lines.append(f"  reference: {self.reference_texts[index]}")
             lines.append(f"  {label}: {text}")
+            if free is not None:
+                lines.append(f"  generator, free decoding: {free[index]}")
         block = "\n".join(lines)
         logger.info("%s", block)
         return block

@@ -93,8 +93,9 @@ class StageSpec:
     sample_output: str = "response_ids"
     # Further row-aligned training arrays for a trainer's extra loss (see HybridTrainer).
     extra_train_arrays: Callable[[TrainingData], dict[str, np.ndarray]] | None = None
-    # Last changes to the trained model before it is saved, such as its response inventory.
-    finish_model: Callable[[Any, TrainingData, _TrainingConfig], None] | None = None
+    # Settings of the model besides its weights, such as its response inventory. Applied
+    # before the first epoch, so the epoch samples show the responses as served.
+    prepare_model: Callable[[Any, TrainingData, _TrainingConfig], None] | None = None
 
 
 def run_training_stage(
@@ -123,6 +124,8 @@ def run_training_stage(
         )
     with strategy.scope():
         model = _prepare_model(paths.input_model, data, model_config, config.seed)
+        if spec.prepare_model is not None:
+            spec.prepare_model(model, data, config)
         trainer = spec.make_trainer(model, config, strategy, plan, budget)
 
     # 3. Resume from this run's last checkpoint, if a killed run left one.
@@ -162,8 +165,6 @@ def run_training_stage(
 
         # 5. Publish the model, metrics and plot data, then record them in the run.
         trainer.restore_model_settings()
-        if spec.finish_model is not None:
-            spec.finish_model(model, data, config)
         result = _publish(spec.name, paths, model, plan, start_epoch, history, run.info.run_id)
 
     checkpoint.clear()
