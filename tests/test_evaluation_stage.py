@@ -29,7 +29,9 @@ def write_model(path: Path, tokenizer: TextTokenizer, sizes: ModelSizes = TINY_S
     if processed is not None:
         train = load_split(processed, "train")
         model.set_response_inventory(
-            build_response_inventory(train.frame["agent_text"].tolist(), train.response_ids, 1, 100)[0]
+            build_response_inventory(
+                train.frame["agent_text"].tolist(), train.frame["dialogue_id"].tolist(), train.response_ids, 1, 100
+            )[0]
         )
     save_model(model, path)
 

@@ -24,6 +24,8 @@ RESPONSES = [
     "your order has shipped",
     "a replacement is on its way",
 ]
+# The dialogue of each response: "refund" comes twice but from one dialogue.
+DIALOGUES = ["d1", "d2", "d3", "d4", "d2", "d5", "d6"]
 MESSAGES = ["where is my order", "i want a refund", "please cancel my subscription", "the parcel arrived damaged"]
 
 
@@ -36,23 +38,23 @@ def _step(vocab: dict[int, float]) -> list[float]:
 # --- building ---
 
 
-def test_inventory_keeps_frequent_responses_most_frequent_first():
+def test_inventory_counts_dialogues_not_rows():
     ids = np.arange(len(RESPONSES) * 3, dtype=np.int32).reshape(len(RESPONSES), 3)  # row i: a recognisable id row
 
-    inventory, coverage = build_response_inventory(RESPONSES, ids, min_count=2, max_responses=10)
+    inventory, coverage = build_response_inventory(RESPONSES, DIALOGUES, ids, min_dialogues=2, max_responses=10)
 
-    # "shipped" occurs 3 times (first at row 0), "refund" twice (first at row 1).
-    np.testing.assert_array_equal(inventory, ids[[0, 1]])
-    assert coverage == pytest.approx(5 / 7)
+    # "shipped" occurs in 3 dialogues (first at row 0). "refund" occurs twice, in one dialogue only.
+    np.testing.assert_array_equal(inventory, ids[[0]])
+    assert coverage == pytest.approx(3 / 7)
 
 
 def test_inventory_ties_keep_first_appearance_and_cap_applies():
     ids = np.arange(len(RESPONSES) * 3, dtype=np.int32).reshape(len(RESPONSES), 3)
 
-    every, every_coverage = build_response_inventory(RESPONSES, ids, min_count=1, max_responses=10)
-    capped, capped_coverage = build_response_inventory(RESPONSES, ids, min_count=1, max_responses=3)
+    every, every_coverage = build_response_inventory(RESPONSES, DIALOGUES, ids, min_dialogues=1, max_responses=10)
+    capped, capped_coverage = build_response_inventory(RESPONSES, DIALOGUES, ids, min_dialogues=1, max_responses=3)
 
-    # Counts 3, 2, then "cancelled" (row 3) and "replacement" (row 6) once each.
+    # Row counts 3, 2, then "cancelled" (row 3) and "replacement" (row 6) once each.
     np.testing.assert_array_equal(every, ids[[0, 1, 3, 6]])
     np.testing.assert_array_equal(capped, ids[[0, 1, 3]])
     assert every_coverage == pytest.approx(1.0)
@@ -62,15 +64,15 @@ def test_inventory_ties_keep_first_appearance_and_cap_applies():
 def test_inventory_can_be_empty():
     ids = np.ones((len(RESPONSES), 3), dtype=np.int32)
 
-    assert build_response_inventory(RESPONSES, ids, min_count=2, max_responses=0)[0].shape == (0, 3)
-    inventory, coverage = build_response_inventory(RESPONSES, ids, min_count=4, max_responses=10)
+    assert build_response_inventory(RESPONSES, DIALOGUES, ids, min_dialogues=2, max_responses=0)[0].shape == (0, 3)
+    inventory, coverage = build_response_inventory(RESPONSES, DIALOGUES, ids, min_dialogues=4, max_responses=10)
     assert inventory.shape == (0, 3)
     assert coverage == 0.0
 
 
 def test_inventory_rejects_misaligned_rows():
-    with pytest.raises(ValueError, match="7 agent texts but 2 rows"):
-        build_response_inventory(RESPONSES, np.ones((2, 3), dtype=np.int32), min_count=1, max_responses=5)
+    with pytest.raises(ValueError, match="7 agent texts, 7 dialogue ids and 2 rows"):
+        build_response_inventory(RESPONSES, DIALOGUES, np.ones((2, 3), dtype=np.int32), min_dialogues=1, max_responses=5)
 
 
 # --- picking ---
@@ -120,7 +122,7 @@ def model_and_inventory(tokenizer):
     model = build_model(config.architecture(tokenizer.vocab_size), tokenizer.fingerprint, seed=3)
     model.inference_jit_compile = False
     response_ids, _ = tokenizer.encode_batch(RESPONSES, config.sizes.max_len)
-    inventory, _ = build_response_inventory(RESPONSES, response_ids, min_count=1, max_responses=10)
+    inventory, _ = build_response_inventory(RESPONSES, DIALOGUES, response_ids, min_dialogues=1, max_responses=10)
     input_ids, _ = tokenizer.encode_batch(MESSAGES, config.sizes.max_len)
     return model, inventory, input_ids
 
@@ -184,12 +186,13 @@ def test_low_coverage_inventory_is_dropped(model_and_inventory, tokenizer, caplo
 
     model, _, input_ids = model_and_inventory
     response_ids, _ = tokenizer.encode_batch(RESPONSES, model.architecture.max_len)
-    train = SplitData(pd.DataFrame({"agent_text": RESPONSES}), input_ids[:1].repeat(len(RESPONSES), 0), response_ids)
+    frame = pd.DataFrame({"agent_text": RESPONSES, "dialogue_id": DIALOGUES})
+    train = SplitData(frame, input_ids[:1].repeat(len(RESPONSES), 0), response_ids)
 
-    # Responses seen twice or more cover 5 of the 7 pairs (71%).
-    set_response_inventory(model, train, ResponseInventoryConfig(min_count=2, min_coverage=0.5))
-    assert model.response_inventory.shape == (2, model.architecture.max_len)
+    # Responses used in one dialogue or more cover all 7 pairs, those used in two or more 3 of them (43%).
+    set_response_inventory(model, train, ResponseInventoryConfig(min_dialogues=1, min_coverage=0.5))
+    assert model.response_inventory.shape == (4, model.architecture.max_len)
 
-    set_response_inventory(model, train, ResponseInventoryConfig(min_count=2, min_coverage=0.9))
+    set_response_inventory(model, train, ResponseInventoryConfig(min_dialogues=2, min_coverage=0.5))
     assert model.response_inventory is None
-    assert "cover 71.4% of the training pairs, under response_inventory.min_coverage (90.0%)" in caplog.text
+    assert "cover 42.9% of the training pairs, under response_inventory.min_coverage (50.0%)" in caplog.text

@@ -245,15 +245,19 @@ def set_response_inventory(model: Any, train: SplitData, config: ResponseInvento
     from hybrid_dialogue.models.inventory import build_response_inventory
 
     inventory, coverage = build_response_inventory(
-        train.frame["agent_text"].tolist(), train.response_ids, config.min_count, config.max_responses
+        train.frame["agent_text"].tolist(),
+        train.frame["dialogue_id"].tolist(),
+        train.response_ids,
+        config.min_dialogues,
+        config.max_responses,
     )
     if config.max_responses > 0 and coverage < config.min_coverage:
         logger.warning(
-            "The %d training responses seen at least %d times cover %.1f%% of the training pairs, under "
+            "The %d training responses used in at least %d dialogues cover %.1f%% of the training pairs, under "
             "response_inventory.min_coverage (%.1f%%), so the model generates its responses freely. Lower "
-            "min_count or min_coverage to give it an inventory.",
+            "min_dialogues or min_coverage to give it an inventory.",
             len(inventory),
-            config.min_count,
+            config.min_dialogues,
             100.0 * coverage,
             100.0 * config.min_coverage,
         )
