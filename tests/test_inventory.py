@@ -171,10 +171,29 @@ def test_inventory_rows_must_fit_the_model(model_and_inventory):
     model, _, _ = model_and_inventory
     vocab_size = model.architecture.vocab_size
 
-    with pytest.raises(ValueError, match="row 1 is not a response"):
-        model.set_response_inventory([[BOS_ID, 5, EOS_ID], [BOS_ID, vocab_size, EOS_ID]])
-    with pytest.raises(ValueError, match="row 0 is not a response"):
-        model.set_response_inventory([[PAD_ID, PAD_ID]])
+    cases = [
+        ([[BOS_ID, 5, EOS_ID], [BOS_ID, vocab_size, EOS_ID]], "row 1 contains \\[PAD\\] or ids outside"),
+        ([[BOS_ID, 5, PAD_ID, 6, EOS_ID]], "row 0 contains \\[PAD\\] or ids outside"),
+        ([[PAD_ID, PAD_ID]], "row 0 has 0 tokens before its \\[PAD\\] tail"),
+        ([[5, 6, EOS_ID]], "row 0 must start with \\[BOS\\] and end with its only \\[EOS\\]"),
+        ([[BOS_ID, 5, 6]], "row 0 must start with \\[BOS\\]"),
+        ([[BOS_ID, EOS_ID, 5, EOS_ID]], "row 0 must start with \\[BOS\\]"),
+        ([[BOS_ID, 5.5, EOS_ID]], "row 0 must be a 1-D sequence of integer token ids"),
+        ([[[BOS_ID, EOS_ID]]], "row 0 must be a 1-D sequence"),
+        ("hello", "must be a list or array of token id rows, got str"),
+    ]
+    for responses, message in cases:
+        with pytest.raises(ValueError, match=message):
+            model.set_response_inventory(responses)
+
+
+def test_decoding_must_be_named(model_and_inventory):
+    model, inventory, input_ids = model_and_inventory
+    model.set_response_inventory(inventory)
+
+    for decoding in ("", 0, "Free"):
+        with pytest.raises(ValueError, match="unknown decoding"):
+            model.respond(input_ids, decoding=decoding)
 
 
 def test_low_coverage_inventory_is_dropped(model_and_inventory, tokenizer, caplog):

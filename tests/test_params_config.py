@@ -98,3 +98,20 @@ def test_missing_section_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture)
     assert config == PreprocessConfig()
     assert "has no 'preprocess' section" in caplog.text
     assert "Sections found: preproces" in caplog.text
+
+
+def test_boolean_rejected_for_number(tmp_path: Path) -> None:
+    path = _write_params(tmp_path, {"vocab_size": True})
+    with pytest.raises(ConfigError, match="preprocess.vocab_size = True is invalid: .*not a boolean"):
+        load_section(PreprocessConfig, SECTION, path)
+
+
+def test_boolean_still_accepted_for_flags(tmp_path: Path) -> None:
+    path = _write_params(tmp_path, {"use_context": False})
+    assert load_section(PreprocessConfig, SECTION, path).use_context is False
+
+
+def test_override_below_scalar_named(tmp_path: Path) -> None:
+    path = _write_params(tmp_path, {"vocab_size": 500})
+    with pytest.raises(ConfigError, match="cannot set vocab_size.x: vocab_size is 500, not a section"):
+        load_section(PreprocessConfig, SECTION, path, overrides={"vocab_size.x": 1})

@@ -321,6 +321,33 @@ def test_killed_stage_resumes_from_checkpoint(tmp_path: Path) -> None:
     assert not (tmp_path / "checkpoints" / "vae_pretrain").exists()
 
 
+def test_terminated_stage_closes_mlflow_run(tmp_path: Path) -> None:
+    import mlflow
+
+    processed = write_tiny_processed(tmp_path / "processed", n_pairs=400)
+    params = write_params(tmp_path / "params.yaml", epochs=8, steps=18)
+    command = [str(Path(sys.executable).with_name("hybrid-dialogue")), "vae-pretrain", "--params", str(params),
+               "--processed-dir", str(processed), "--output", "models/vae.keras", "--metrics-dir", "metrics",
+               "--checkpoint-dir", "checkpoints"]
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_EXPERIMENT_NAME": "sigterm-test"}
+    index_file = tmp_path / "checkpoints" / "vae_pretrain" / "checkpoint"
+
+    stage = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not index_file.exists() and stage.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stage.send_signal(signal.SIGTERM)
+    stage.wait(timeout=120)
+
+    assert stage.returncode == 128 + signal.SIGTERM, "the stage finished before it could be stopped: raise the budget"
+    client = mlflow.MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("sigterm-test")
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.`hybrid_dialogue.stage` = 'vae_pretrain'")
+    assert [run.info.status for run in runs] == ["KILLED"]
+    assert index_file.exists()  # kept for the rerun
+
+
 def test_checkpoint_round_trip(tmp_path: Path) -> None:
     import tensorflow as tf
 

@@ -12,11 +12,13 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+import types
+import typing
 from typing import Any, TypeVar
 
 import annotated_types
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
 
@@ -33,6 +35,16 @@ class StageConfig(BaseModel):
     """Base of every stage config: frozen, and strict about unknown keys."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _reject_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads true as 1, so `max_responses: true` would pass as 1.
+        if isinstance(value, bool) and info.field_name is not None:
+            accepted = _annotation_types(cls.model_fields[info.field_name].annotation)
+            if bool not in accepted and accepted & {int, float}:
+                raise ValueError("expected a number, not a boolean")
+        return value
 
     def to_flat_dict(self, prefix: str = "") -> dict[str, Any]:
         """Flatten to dotted keys, as MLflow parameters and DVC param names read."""
@@ -158,13 +170,28 @@ def _allowed_range(config_class: type[BaseModel], location: tuple) -> str:
     return " and ".join(part for part in (low, high) if part)
 
 
+def _annotation_types(annotation: Any) -> set[Any]:
+    """Return the types a field annotation allows: {int, NoneType} for `int | None`."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return {part for argument in typing.get_args(annotation) for part in _annotation_types(argument)}
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _annotation_types(typing.get_args(annotation)[0])
+    return {annotation}
+
+
 def _apply_overrides(values: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     merged = json.loads(json.dumps(values))  # deep copy of plain YAML data
     for dotted_key, value in overrides.items():
         target = merged
         *parents, leaf = dotted_key.split(".")
-        for parent in parents:
+        for depth, parent in enumerate(parents):
             target = target.setdefault(parent, {})
+            if not isinstance(target, dict):
+                section = ".".join(parents[: depth + 1])
+                raise ConfigError(
+                    f"cannot set {dotted_key}: {section} is {target!r}, not a section with keys. "
+                    f"Set {section} itself, or check the key."
+                )
         target[leaf] = value
     return merged
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 
 import click
@@ -65,6 +66,7 @@ def main() -> None:
     # "All log messages before absl::InitializeLog()" line at any level,
     # because they are logged before the variable is applied.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_CPP_MIN_LOG_LEVEL)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -78,3 +80,13 @@ def main() -> None:
         sys.exit(2)
     except click.exceptions.Exit as error:
         sys.exit(error.exit_code)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """Turn SIGTERM (`kill`, `timeout`, a Kubernetes pod stop) into SystemExit with status 143.
+
+    By default Python dies on SIGTERM without leaving its `with` blocks, so the
+    stage's MLflow run would stay RUNNING; SystemExit closes it as KILLED and
+    keeps the last epoch checkpoint for the rerun.
+    """
+    raise SystemExit(128 + signum)

@@ -189,7 +189,11 @@ def _decoding_note(model: Any) -> str:
     return (
         f"The model answers with the one of its {len(inventory)} inventory responses (frequent training "
         "responses) that best matches the generator's per-position distributions. The Generator column "
-        "decodes the same distributions freely: a length, then the most likely word per position."
+        "decodes the same distributions freely: a length, then the most likely word per position. "
+        "Inventory responses are real agent replies, so the discriminator cannot tell them from the "
+        "references: its ROC AUC in the Model column is near 0.5, or below it where it scores frequent "
+        "replies as more real than the references. The Generator column shows how well it separates "
+        "the generator's own text from real replies."
     )
 
 

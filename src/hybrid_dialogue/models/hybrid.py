@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from hybrid_dialogue.data.tokenizer import PAD_ID
+from hybrid_dialogue.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
 from hybrid_dialogue.models.config import DTYPE_POLICIES, Architecture
 from hybrid_dialogue.models.decoder import build_decoder
 from hybrid_dialogue.models.decoding import decode_ids, pick_from_inventory
@@ -139,23 +139,15 @@ class HybridDialogueModel(keras.Model):
     def set_response_inventory(self, responses: Any) -> None:
         """Make `respond` pick its responses from `responses`, or generate them freely when None or empty.
 
-        `responses` is token ids, one response per row ([BOS] ... [EOS], with
-        or without [PAD] after it), as an array (C, max_len) or a list of
-        lists. The inventory is saved with the model (its config) and is not a
-        weight, so parameter counts do not change.
+        `responses` is token ids, one response per row ([BOS] words [EOS], then
+        optional [PAD]), as an array (C, max_len) or a list of lists. Raises
+        ValueError naming the first invalid row. The inventory is saved with
+        the model (its config) and is not a weight, so parameter counts do
+        not change.
         """
         inventory = None
         if responses is not None and len(responses):
-            max_len = self.architecture.max_len
-            inventory = np.full((len(responses), max_len), PAD_ID, dtype=np.int32)
-            for row, ids in enumerate(responses):
-                ids = [int(token) for token in ids if int(token) != PAD_ID]
-                if not ids or len(ids) > max_len or max(ids) >= self.architecture.vocab_size or min(ids) < 0:
-                    raise ValueError(
-                        f"response inventory row {row} is not a response of 1 to {max_len} token ids "
-                        f"below {self.architecture.vocab_size}: build the inventory with the model's tokenizer"
-                    )
-                inventory[row, : len(ids)] = ids
+            inventory = _inventory_array(responses, self.architecture.max_len, self.architecture.vocab_size)
         # Out of Keras's attribute tracking, like the compiled functions; a new
         # inventory needs new compiled functions.
         self.__dict__["_response_inventory"] = inventory
@@ -205,9 +197,10 @@ class HybridDialogueModel(keras.Model):
         "inventory" when the model has one. The same input gives the same output.
         """
         input_ids = self._check_ids(input_ids, "input_ids")
-        decoding = decoding or ("inventory" if self.response_inventory is not None else "free")
+        if decoding is None:
+            decoding = "inventory" if self.response_inventory is not None else "free"
         if decoding not in ("inventory", "free"):
-            raise ValueError(f"unknown decoding {decoding!r}: expected 'inventory' or 'free'")
+            raise ValueError(f"unknown decoding {decoding!r}: expected 'inventory', 'free' or None (the default)")
         if decoding == "inventory" and self.response_inventory is None:
             raise ValueError(
                 "decoding 'inventory' needs a response inventory, and this model has none: "
@@ -378,6 +371,37 @@ class HybridDialogueModel(keras.Model):
                 f"(min {array.min()}, max {array.max()}). Encode the texts with the tokenizer the model was built for."
             )
         return array.astype(np.int32, copy=False)
+
+
+def _inventory_array(responses: Any, max_len: int, vocab_size: int) -> np.ndarray:
+    """Return `responses` as int32 (C, max_len) rows [BOS] words [EOS] [PAD]..., or raise ValueError."""
+    if isinstance(responses, (str, bytes)) or not hasattr(responses, "__len__"):
+        raise ValueError(
+            f"the response inventory must be a list or array of token id rows, got {type(responses).__name__}"
+        )
+    inventory = np.full((len(responses), max_len), PAD_ID, dtype=np.int32)
+    for row, ids in enumerate(responses):
+        ids = np.asarray(ids)
+        if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+            raise ValueError(f"response inventory row {row} must be a 1-D sequence of integer token ids, got {ids!r}")
+
+        # Drop trailing [PAD]; none may remain inside the response.
+        length = int(np.flatnonzero(ids != PAD_ID)[-1]) + 1 if np.any(ids != PAD_ID) else 0
+        tokens = ids[:length]
+        problem = None
+        if length < 2 or length > max_len:
+            problem = f"has {length} tokens before its [PAD] tail, expected 2 to {max_len}"
+        elif tokens[0] != BOS_ID or tokens[-1] != EOS_ID or np.count_nonzero(tokens == EOS_ID) != 1:
+            problem = "must start with [BOS] and end with its only [EOS]"
+        elif np.any(tokens == PAD_ID) or tokens.min() < 0 or tokens.max() >= vocab_size:
+            problem = f"contains [PAD] or ids outside [0, {vocab_size})"
+        if problem:
+            raise ValueError(
+                f"response inventory row {row} {problem}: {ids.tolist()}. Build the inventory with "
+                "models.inventory.build_response_inventory from rows the model's tokenizer encoded."
+            )
+        inventory[row, :length] = tokens
+    return inventory
 
 
 def _check_batch_size(batch_size: int) -> int:

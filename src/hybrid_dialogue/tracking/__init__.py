@@ -162,7 +162,12 @@ def stage_run(
         if params:
             mlflow.log_params(_stringify(params))
         logger.info("MLflow run %s (%s) in %s", run.info.run_id, stage, mlflow.get_tracking_uri())
-        yield run
+        try:
+            yield run
+        except (KeyboardInterrupt, SystemExit):
+            # Interrupted rather than failed: MLflow would record FAILED.
+            mlflow.end_run(status="KILLED")
+            raise
 
 
 def _find_or_create_parent(key: str) -> str:
