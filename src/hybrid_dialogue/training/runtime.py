@@ -58,6 +58,38 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+        _run_one_op_at_a_time()
+
+
+# Whether the "runtime already started" warning was logged; once per process is enough.
+_warned_inter_op_threads = False
+
+
+def _run_one_op_at_a_time() -> None:
+    """Set TensorFlow's inter-op thread pool to one thread, if the runtime has not started yet.
+
+    Op determinism fixes each kernel's result, but not the order in which
+    independent ops run. With two inter-op threads, two `hybrid_finetune`
+    runs of 60 steps with the same seed differed in the fourth digit of
+    their losses; with one they were identical, and the step time did not
+    change measurably on 2 cores (benchmarks/BENCHMARKS.md). Each op still
+    uses every core through the intra-op pool.
+    """
+    global _warned_inter_op_threads
+    if tf.config.threading.get_inter_op_parallelism_threads() == 1:
+        return
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        # The runtime starts with the first op, so a second stage in one
+        # process (tests, notebooks) keeps the pool it started with.
+        if _warned_inter_op_threads:
+            return
+        _warned_inter_op_threads = True
+        logger.warning(
+            "TensorFlow was already running, so its inter-op thread pool stays as it is and "
+            "same-seed runs may differ slightly. Run each stage in its own process for identical results."
+        )
 
 
 def make_adam(
