@@ -289,21 +289,27 @@ def write_params(path: Path, epochs: int, steps: int) -> Path:
     return path
 
 
-def test_killed_stage_resumes_from_checkpoint(tmp_path: Path) -> None:
+def start_vae_stage(tmp_path: Path, experiment: str) -> tuple[list[str], dict[str, str], subprocess.Popen]:
+    """Start `hybrid-dialogue vae-pretrain` (8 epochs) and return once its first checkpoint exists or it ended."""
     processed = write_tiny_processed(tmp_path / "processed", n_pairs=400)
     params = write_params(tmp_path / "params.yaml", epochs=8, steps=18)
     command = [str(Path(sys.executable).with_name("hybrid-dialogue")), "vae-pretrain", "--params", str(params),
                "--processed-dir", str(processed), "--output", "models/vae.keras", "--metrics-dir", "metrics",
                "--checkpoint-dir", "checkpoints"]
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-           "MLFLOW_EXPERIMENT_NAME": "resume-test"}
+           "MLFLOW_EXPERIMENT_NAME": experiment}
     index_file = tmp_path / "checkpoints" / "vae_pretrain" / "checkpoint"
 
-    # 1. Start the stage and kill it as soon as the first epoch's checkpoint exists.
-    first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stage = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
-    while not index_file.exists() and first.poll() is None and time.monotonic() < deadline:
+    while not index_file.exists() and stage.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
+    return command, env, stage
+
+
+def test_killed_stage_resumes_from_checkpoint(tmp_path: Path) -> None:
+    # 1. Start the stage and kill it as soon as the first epoch's checkpoint exists.
+    command, env, first = start_vae_stage(tmp_path, "resume-test")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=60)
     assert first.returncode == -signal.SIGKILL, "the stage finished before it could be killed: raise the budget"
@@ -324,28 +330,16 @@ def test_killed_stage_resumes_from_checkpoint(tmp_path: Path) -> None:
 def test_terminated_stage_closes_mlflow_run(tmp_path: Path) -> None:
     import mlflow
 
-    processed = write_tiny_processed(tmp_path / "processed", n_pairs=400)
-    params = write_params(tmp_path / "params.yaml", epochs=8, steps=18)
-    command = [str(Path(sys.executable).with_name("hybrid-dialogue")), "vae-pretrain", "--params", str(params),
-               "--processed-dir", str(processed), "--output", "models/vae.keras", "--metrics-dir", "metrics",
-               "--checkpoint-dir", "checkpoints"]
-    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_EXPERIMENT_NAME": "sigterm-test"}
-    index_file = tmp_path / "checkpoints" / "vae_pretrain" / "checkpoint"
-
-    stage = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 300
-    while not index_file.exists() and stage.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _, env, stage = start_vae_stage(tmp_path, "sigterm-test")
     stage.send_signal(signal.SIGTERM)
     stage.wait(timeout=120)
 
     assert stage.returncode == 128 + signal.SIGTERM, "the stage finished before it could be stopped: raise the budget"
-    client = mlflow.MlflowClient(tracking_uri)
+    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
     experiment = client.get_experiment_by_name("sigterm-test")
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.`hybrid_dialogue.stage` = 'vae_pretrain'")
     assert [run.info.status for run in runs] == ["KILLED"]
-    assert index_file.exists()  # kept for the rerun
+    assert (tmp_path / "checkpoints" / "vae_pretrain" / "checkpoint").exists()  # kept for the rerun
 
 
 def test_checkpoint_round_trip(tmp_path: Path) -> None:
