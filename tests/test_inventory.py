@@ -179,6 +179,7 @@ def test_inventory_rows_must_fit_the_model(model_and_inventory):
         ([[BOS_ID, 5, 6]], "row 0 must start with \\[BOS\\]"),
         ([[BOS_ID, EOS_ID, 5, EOS_ID]], "row 0 must start with \\[BOS\\]"),
         ([[BOS_ID, 5.5, EOS_ID]], "row 0 must be a 1-D sequence of integer token ids"),
+        ([[True, True, False]], "row 0 must be a 1-D sequence of integer token ids"),
         ([[[BOS_ID, EOS_ID]]], "row 0 must be a 1-D sequence"),
         ("hello", "must be a list or array of token id rows, got str"),
     ]

@@ -382,7 +382,7 @@ def _inventory_array(responses: Any, max_len: int, vocab_size: int) -> np.ndarra
     inventory = np.full((len(responses), max_len), PAD_ID, dtype=np.int32)
     for row, ids in enumerate(responses):
         ids = np.asarray(ids)
-        if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+        if ids.ndim != 1 or (ids.size and (ids.dtype == bool or not np.issubdtype(ids.dtype, np.integer))):
             raise ValueError(f"response inventory row {row} must be a 1-D sequence of integer token ids, got {ids!r}")
 
         # Drop trailing [PAD]; none may remain inside the response.
