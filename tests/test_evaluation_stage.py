@@ -80,7 +80,7 @@ def test_evaluate_stage_writes_outputs_and_run(tiny_setup, tmp_path: Path, track
     assert f"| BLEU (0-100) | {bleu_cells} |" in markdown
     assert len(result.samples) == 5
     assert all(sample.customer_text in set(test["customer_text"]) for sample in result.samples)
-    # The model answers from its inventory of training responses; the generator column decodes freely.
+    # The model returns replies from its inventory of training responses. The generator column decodes freely.
     assert all(sample.generated in set(train["agent_text"]) for sample in result.samples)
     assert all(sample.free_generated for sample in result.samples)
     assert "inventory responses" in result.notes[0]

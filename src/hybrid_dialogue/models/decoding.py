@@ -77,9 +77,11 @@ def pick_from_inventory(probabilities: Any, inventory_ids: Any) -> Any:
     where the sum and len(y) cover y's tokens up to its [EOS], and E[len(Y)]
     is the expected length under the [EOS] hazards (see `decode_ids`), [BOS]
     and [EOS] included. The numerator rewards the words the generator expects
-    at each position; the denominator stops long candidates from collecting
-    small probabilities everywhere. The likelihood itself (the sum of log
-    probabilities) is no use here: it always favours the shortest candidates.
+    at each position, and the denominator stops long candidates from
+    collecting small probabilities everywhere. The likelihood (the sum of log
+    probabilities) is not used because every extra token lowers it: on the
+    default corpus it picked replies of 3.4 words on average against 15.5
+    in the references (benchmarks/BENCHMARKS.md).
     """
     probabilities = ops.cast(probabilities, "float32")
     inventory_ids = ops.cast(inventory_ids, "int32")

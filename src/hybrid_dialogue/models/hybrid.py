@@ -385,7 +385,7 @@ def _inventory_array(responses: Any, max_len: int, vocab_size: int) -> np.ndarra
         if ids.ndim != 1 or (ids.size and (ids.dtype == bool or not np.issubdtype(ids.dtype, np.integer))):
             raise ValueError(f"response inventory row {row} must be a 1-D sequence of integer token ids, got {ids!r}")
 
-        # Drop trailing [PAD]; none may remain inside the response.
+        # Drop trailing [PAD]. None may remain inside the response.
         length = int(np.flatnonzero(ids != PAD_ID)[-1]) + 1 if np.any(ids != PAD_ID) else 0
         tokens = ids[:length]
         problem = None

@@ -167,12 +167,12 @@ class GanPretrainConfig(_TrainingConfig):
 
 
 class ResponseInventoryConfig(StageConfig):
-    """Which training responses the published model answers with (see models/inventory.py)."""
+    """Selection of the training responses that the published model returns (see models/inventory.py)."""
 
-    # Distinct training dialogues a response must occur in; see build_response_inventory.
+    # Distinct training dialogues a response must occur in (see build_response_inventory).
     min_dialogues: int = Field(default=5, ge=1, le=1_000_000)
     max_responses: int = Field(default=2000, ge=0, le=100_000)  # most frequent first; 0 generates freely
-    # Smallest share of training pairs whose response is in the inventory; below it the model generates freely.
+    # Minimum share of training pairs whose response is in the inventory. Below it the model decodes freely.
     min_coverage: float = Field(default=0.2, ge=0.0, le=1.0)
 
 

@@ -71,9 +71,9 @@ def _run_one_op_at_a_time() -> None:
     Op determinism fixes each kernel's result, but not the order in which
     independent ops run. With two inter-op threads, two `hybrid_finetune`
     runs of 60 steps with the same seed differed in the fourth digit of
-    their losses; with one they were identical, and the step time did not
-    change measurably on 2 cores (benchmarks/BENCHMARKS.md). Each op still
-    uses every core through the intra-op pool.
+    their losses. With one thread their weights were identical, and the step
+    time did not change measurably on 2 cores (benchmarks/BENCHMARKS.md).
+    Each op still uses every core through the intra-op pool.
     """
     global _warned_inter_op_threads
     if tf.config.threading.get_inter_op_parallelism_threads() == 1:
