@@ -13,8 +13,9 @@ less of it.
 All variants of a preset live in one process and are timed in interleaved
 rounds: each round runs a few steps of every variant, in rotating order.
 Load from other processes then slows them alike, so the ratios stay
-comparable on a shared machine. Op determinism is process-wide, so its
-cost is measured in a second process for one variant.
+comparable on a shared machine. Op determinism (with one inter-op thread,
+as the hybrid stage runs it) is process-wide, so its cost is measured in a
+second process for the reference and one variant.
 
 FLOPs per sample are counted analytically from the layer sizes (see
 `step_flops`). The share of peak uses --peak-gflops, an FP32 estimate.
@@ -227,7 +228,8 @@ def measure_preset(preset: str, variants: list[str], rounds: int, steps: int, vo
 
     from hybrid_dialogue.training.runtime import seed_everything
 
-    seed_everything(0, deterministic)
+    # As in the hybrid stage: with determinism, TensorFlow runs one op at a time (runtime.seed_everything).
+    seed_everything(0, deterministic, one_op_at_a_time=deterministic)
     prepared = {name: prepare_variant(preset, name, vocab, rounds * steps + 2) for name in variants}
     # One untimed step each: the first call of a compiled step after another model ran can take seconds.
     for name in variants:
@@ -317,7 +319,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant and round")
-    parser.add_argument("--determinism-variant", default="tf.data+bf16", choices=list(VARIANTS),
+    parser.add_argument("--determinism-variant", default="tf.data", choices=list(VARIANTS),
                         help="variant also timed with op determinism on, against the reference")
     parser.add_argument("--vocab", type=int, default=DEFAULT_VOCAB, help="vocabulary size")
     parser.add_argument("--peak-gflops", type=float, default=332.8,

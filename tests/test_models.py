@@ -165,6 +165,17 @@ def test_score_of_ids_equals_score_of_one_hot(tiny_model, input_ids):
     np.testing.assert_allclose(tiny_model.score(input_ids), tiny_model.score(one_hot), rtol=1e-5, atol=1e-6)
 
 
+def test_discriminator_scores_stacked_batches_row_by_row(tiny_model, input_ids):
+    # The discriminator update scores real and fake rows as one stacked batch
+    # (training.gan.update_discriminator), which is only sound if rows do not interact.
+    vocab = tiny_model.architecture.vocab_size
+    real = np.eye(vocab, dtype=np.float32)[input_ids]
+    fake = np.asarray(tiny_model.generate(tiny_model.encode(input_ids)[0]))
+    stacked = np.asarray(tiny_model.discriminator(np.concatenate([real, fake]), training=False))
+    separate = np.concatenate([tiny_model.discriminator(real, training=False), tiny_model.discriminator(fake, training=False)])
+    np.testing.assert_allclose(stacked, separate, rtol=1e-5, atol=1e-6)
+
+
 def test_respond_quality_scores_returned_response(tiny_model, input_ids):
     outputs = tiny_model.respond(input_ids)
     np.testing.assert_allclose(outputs["quality"], tiny_model.score(outputs["response_ids"]), rtol=1e-4, atol=1e-5)

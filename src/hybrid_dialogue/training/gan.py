@@ -41,11 +41,15 @@ def update_discriminator(
     constant. Returns the loss and the accuracy on each side.
     """
     real = tf.one_hot(response_ids, model.architecture.vocab_size, dtype=tf.float32)  # (batch, L, vocab)
-    fake = tf.stop_gradient(fake)
+    fake = tf.cast(tf.stop_gradient(fake), tf.float32)
+    batch_size = tf.shape(real)[0]
     variables = model.discriminator.trainable_variables
     with tf.GradientTape() as tape:
-        real_scores = model.discriminator(real, training=True)  # (batch, 1)
-        fake_scores = model.discriminator(fake, training=True)
+        # One pass over real and fake rows stacked (2 x batch): each LSTM loop of the
+        # discriminator then runs once instead of twice, with the same arithmetic per
+        # row. Every layer treats rows independently, so the scores do not change.
+        scores = model.discriminator(tf.concat([real, fake], axis=0), training=True)  # (2 x batch, 1)
+        real_scores, fake_scores = scores[:batch_size], scores[batch_size:]
         loss = average(losses.discriminator_loss(real_scores, fake_scores, label_smoothing))
         scaled_loss = optimizer.scale_loss(loss)
     optimizer.apply_gradients(zip(tape.gradient(scaled_loss, variables), variables))
@@ -237,6 +241,8 @@ def run_gan_pretrain(
     ) -> GanTrainer:
         return GanTrainer(model, resolved, strategy, budget.warmup_epochs, plan.steps_per_epoch)
 
-    spec = StageSpec(name=STAGE, make_trainer=make_trainer)
+    # The adversarial step updates the discriminator inside the generator's step, so it needs
+    # ops one at a time to reproduce (runtime.seed_everything).
+    spec = StageSpec(name=STAGE, make_trainer=make_trainer, one_op_at_a_time=True)
     paths = StagePaths.of(processed_dir, output_model, metrics_dir, Path(checkpoint_dir) / STAGE, input_model)
     return run_training_stage(spec, paths, config, model_config)

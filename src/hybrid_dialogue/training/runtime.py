@@ -47,18 +47,24 @@ def warn_if_bfloat16_is_emulated(mixed_precision: str, cpuinfo: Path = Path("/pr
         )
 
 
-def seed_everything(seed: int, deterministic: bool) -> None:
+def seed_everything(seed: int, deterministic: bool, one_op_at_a_time: bool = False) -> None:
     """Seed Python, NumPy and TensorFlow, and make TensorFlow ops deterministic when asked.
 
     Op determinism makes TensorFlow pick deterministic kernels and raise on
     ops that have none. Its cost is measured in benchmarks/BENCHMARKS.md.
     NOTE: it is process-wide and TensorFlow 2.21 has no public call to turn
     it off, so it stays on for the rest of the process.
+
+    `one_op_at_a_time` also limits TensorFlow's inter-op pool to one thread
+    when `deterministic` is set. Steps whose result depends on the order of
+    independent ops need it (see `_run_one_op_at_a_time`); the others run
+    faster without it.
     """
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-        _run_one_op_at_a_time()
+        if one_op_at_a_time:
+            _run_one_op_at_a_time()
 
 
 # Whether the "runtime already started" warning was logged; once per process is enough.
@@ -69,11 +75,15 @@ def _run_one_op_at_a_time() -> None:
     """Set TensorFlow's inter-op thread pool to one thread, if the runtime has not started yet.
 
     Op determinism fixes each kernel's result, but not the order in which
-    independent ops run. With two inter-op threads, two `hybrid_finetune`
-    runs of 60 steps with the same seed differed in the fourth digit of
-    their losses. With one thread their weights were identical, and the step
-    time did not change measurably on 2 cores (benchmarks/BENCHMARKS.md).
-    Each op still uses every core through the intra-op pool.
+    independent ops run. Steps that update the discriminator inside the
+    generator's step (`gan_pretrain`'s adversarial step, `hybrid_finetune`)
+    gave gradients that differed in their last bits between identical steps
+    when ops ran side by side: two `hybrid_finetune` runs of 60 steps
+    differed in the fourth digit of their losses, and two short
+    `gan_pretrain` runs in the eighth. With one inter-op thread their weights
+    were identical. `vae_pretrain` reproduces without it. Each op still uses every core through the intra-op pool, but
+    the step runs slower: 1.0x to 1.5x the time, depending on the CPU
+    (benchmarks/BENCHMARKS.md).
     """
     global _warned_inter_op_threads
     if tf.config.threading.get_inter_op_parallelism_threads() == 1:
