@@ -126,6 +126,32 @@ def test_generate_cli_message(bundle, generator):
     assert f"quality score: {expected.quality:.3f}" in result.output
 
 
+def test_respond_decoding_choice(bundle, generator):
+    # A separate generator: setting an inventory must not change the shared fixture.
+    with_inventory = ResponseGenerator.from_directory(bundle)
+    reply_ids, _ = with_inventory.tokenizer.encode_batch(["happy to help with that."], with_inventory.max_len)
+    with_inventory.model.set_response_inventory(reply_ids)
+    message = ["where is my order 12345"]
+
+    reply_text = with_inventory.tokenizer.decode_batch(reply_ids)[0]
+    assert with_inventory.respond(message)[0].text == reply_text
+    assert with_inventory.respond(message, decoding="inventory")[0].text == reply_text
+    assert with_inventory.respond(message, decoding="free") == generator.respond(message)
+
+
+def test_generate_cli_decoding_option(bundle, generator):
+    message = "Where is my order 12345?"
+    free = CliRunner().invoke(cli, ["generate", "--model-dir", str(bundle), "--decoding", "free", message])
+    assert free.exit_code == 0, free.output
+    assert free.output.splitlines()[0] == generator.respond([message])[0].text
+
+    # The tiny bundle's model has no inventory, so asking for one is a usage error naming the fix.
+    inventory = CliRunner().invoke(cli, ["generate", "--model-dir", str(bundle), "--decoding", "inventory", message])
+    assert inventory.exit_code == 2
+    assert "no response inventory" in inventory.output
+    assert "--decoding free" in inventory.output
+
+
 def test_generate_cli_file_writes_jsonl(bundle, generator, tmp_path):
     messages = ["where is my order 12345", "I want to cancel", "send me the invoice"]
     source = tmp_path / "messages.txt"

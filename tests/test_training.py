@@ -335,6 +335,7 @@ def test_terminated_stage_closes_mlflow_run(tmp_path: Path) -> None:
     stage.wait(timeout=120)
 
     assert stage.returncode == 128 + signal.SIGTERM, "the stage finished before it could be stopped: raise the budget"
+    assert "Stopped by SIGTERM" in stage.stderr.read().decode()
     client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
     experiment = client.get_experiment_by_name("sigterm-test")
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.`hybrid_dialogue.stage` = 'vae_pretrain'")

@@ -126,13 +126,15 @@ class ResponseGenerator:
             path = path / "artifacts"
         return cls.from_files(*(path / name for name in BUNDLE_FILES))
 
-    def respond(self, messages: Sequence[Any]) -> list[GeneratedResponse]:
+    def respond(self, messages: Sequence[Any], decoding: str | None = None) -> list[GeneratedResponse]:
         """Generate one response per message, in order.
 
         Raises `ValueError` naming the first invalid message (not text,
         empty, or longer than `max_message_chars`) before any model call.
         Each message is encoded on its own, with no previous agent turn as
         context, like the first exchange of a dialogue in training.
+        `decoding` is passed to `HybridDialogueModel.respond`: "inventory",
+        "free", or None for the model's default.
         """
         from hybrid_dialogue.data.text import clean_text
 
@@ -143,7 +145,7 @@ class ResponseGenerator:
                 raise ValueError(_empty_once_cleaned(index, messages[index]))
         responses: list[GeneratedResponse] = []
         for start in range(0, len(cleaned), BATCH_SIZE):
-            responses.extend(self._respond_batch(cleaned[start : start + BATCH_SIZE]))
+            responses.extend(self._respond_batch(cleaned[start : start + BATCH_SIZE], decoding))
         return responses
 
     def validate(self, messages: Sequence[Any]) -> None:
@@ -173,14 +175,14 @@ class ResponseGenerator:
                 errors.append(_empty_once_cleaned(index, message))
         return errors
 
-    def _respond_batch(self, cleaned: list[str]) -> list[GeneratedResponse]:
+    def _respond_batch(self, cleaned: list[str], decoding: str | None) -> list[GeneratedResponse]:
         input_ids, truncated = self.tokenizer.encode_batch(cleaned, self.max_len)  # (batch, max_len) int32
         if truncated.any():
             logger.warning(
                 "%d of %d messages exceed %d tokens and were cut to fit the model's max_len",
                 int(truncated.sum()), len(cleaned), self.max_len - 2,
             )
-        outputs = self.model.respond(input_ids)
+        outputs = self.model.respond(input_ids, decoding=decoding)
         texts = self.tokenizer.decode_batch(_to_numpy(outputs["response_ids"]))
         qualities = _to_numpy(outputs["quality"]).reshape(-1)  # (batch,)
         return [GeneratedResponse(text=text, quality=float(quality)) for text, quality in zip(texts, qualities)]

@@ -89,4 +89,13 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     stage's MLflow run would stay RUNNING; SystemExit closes it as KILLED and
     keeps the last epoch checkpoint for the rerun.
     """
+    try:
+        click.echo(
+            f"Stopped by SIGTERM (exit status {128 + signum}). A training stage closes its MLflow run as KILLED "
+            "and keeps its last epoch checkpoint, so rerunning the same command resumes from there.",
+            err=True,
+        )
+    except (OSError, RuntimeError):
+        # The signal can arrive in the middle of another write to stderr (a reentrant call); exit anyway.
+        pass
     raise SystemExit(128 + signum)

@@ -132,8 +132,16 @@ def promote(version: int | None, force: bool, reason: str | None, params_path: P
               help="MLflow model URI to load (default: models:/hybrid-dialogue@champion).")
 @click.option("--model-dir", type=click.Path(path_type=Path), default=None,
               help="Local model bundle, or a downloaded MLflow model, instead of the registry.")
+@click.option("--decoding", type=click.Choice(["inventory", "free"]), default=None,
+              help="inventory: the training reply that best matches the generator's output (the default when "
+                   "the model has a response inventory); free: the generator's own words, position by position.")
 def generate(
-    message: str | None, input_file: Path | None, output: Path | None, model_uri: str | None, model_dir: Path | None
+    message: str | None,
+    input_file: Path | None,
+    output: Path | None,
+    model_uri: str | None,
+    model_dir: Path | None,
+    decoding: str | None,
 ) -> None:
     """Generate the agent response to MESSAGE and print it with its quality score.
 
@@ -162,8 +170,13 @@ def generate(
         generator = _load_generator(model_uri, model_dir)
     # The length limit belongs to the loaded model, so this second pass checks it.
     _raise_for_problems(_problems_after_loading(generator, messages, skip=set()), len(messages), input_file)
+    if decoding == "inventory" and generator.model.response_inventory is None:
+        raise click.UsageError(
+            "--decoding inventory: this model has no response inventory (hybrid_finetune.response_inventory "
+            "was off, or its replies covered too few training pairs). Use --decoding free."
+        )
     try:
-        responses = generator.respond(messages)
+        responses = generator.respond(messages, decoding=decoding)
     except ValueError as error:
         raise InputError(_locate(str(error), input_file)) from error
 
