@@ -335,7 +335,10 @@ def test_terminated_stage_closes_mlflow_run(tmp_path: Path) -> None:
     stage.wait(timeout=120)
 
     assert stage.returncode == 128 + signal.SIGTERM, "the stage finished before it could be stopped: raise the budget"
-    assert "Stopped by SIGTERM" in stage.stderr.read().decode()
+    stderr = stage.stderr.read().decode()
+    assert "Stopped by SIGTERM" in stderr
+    assert "marked KILLED" in stderr
+    assert "rerun the same command to resume after epoch" in stderr
     client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
     experiment = client.get_experiment_by_name("sigterm-test")
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.`hybrid_dialogue.stage` = 'vae_pretrain'")
@@ -351,7 +354,9 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     weight = tf.Variable([1.0, 2.0])
     saved = TrainingCheckpoint(tmp_path, "run-a", weight=weight)
     assert saved.restore() == (0, [])
+    assert saved.saved_epochs == 0
     saved.save(2, 20, [{"epoch": 1, "train/loss": 3.0}, {"epoch": 2, "train/loss": 2.0}])
+    assert saved.saved_epochs == 2
 
     weight.assign([0.0, 0.0])
     restored = TrainingCheckpoint(tmp_path, "run-a", weight=weight)

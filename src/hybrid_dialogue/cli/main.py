@@ -86,15 +86,11 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     """Turn SIGTERM (`kill`, `timeout`, a Kubernetes pod stop) into SystemExit with status 143.
 
     By default Python dies on SIGTERM without leaving its `with` blocks, so the
-    stage's MLflow run would stay RUNNING; SystemExit closes it as KILLED and
-    keeps the last epoch checkpoint for the rerun.
+    stage's MLflow run would stay RUNNING; SystemExit closes it as KILLED, and
+    a training stage says which checkpoint a rerun resumes from.
     """
     try:
-        click.echo(
-            f"Stopped by SIGTERM (exit status {128 + signum}). A training stage closes its MLflow run as KILLED "
-            "and keeps its last epoch checkpoint, so rerunning the same command resumes from there.",
-            err=True,
-        )
+        click.echo(f"Stopped by SIGTERM (exit status {128 + signum}).", err=True)
     except (OSError, RuntimeError):
         # The signal can arrive in the middle of another write to stderr (a reentrant call); exit anyway.
         pass

@@ -133,8 +133,9 @@ def promote(version: int | None, force: bool, reason: str | None, params_path: P
 @click.option("--model-dir", type=click.Path(path_type=Path), default=None,
               help="Local model bundle, or a downloaded MLflow model, instead of the registry.")
 @click.option("--decoding", type=click.Choice(["inventory", "free"]), default=None,
-              help="inventory: the training reply that best matches the generator's output (the default when "
-                   "the model has a response inventory); free: the generator's own words, position by position.")
+              help="inventory: the training reply that best matches the generator's output; free: the "
+                   "generator's most likely word at each position. Default: inventory when the model has a "
+                   "response inventory, else free.")
 def generate(
     message: str | None,
     input_file: Path | None,
@@ -172,8 +173,9 @@ def generate(
     _raise_for_problems(_problems_after_loading(generator, messages, skip=set()), len(messages), input_file)
     if decoding == "inventory" and generator.model.response_inventory is None:
         raise click.UsageError(
-            "--decoding inventory: this model has no response inventory (hybrid_finetune.response_inventory "
-            "was off, or its replies covered too few training pairs). Use --decoding free."
+            "--decoding inventory: this model has no response inventory (hybrid_finetune.response_inventory."
+            "max_responses was 0, or its replies covered less than min_coverage of the training pairs). "
+            "Use --decoding free."
         )
     try:
         responses = generator.respond(messages, decoding=decoding)

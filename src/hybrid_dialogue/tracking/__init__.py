@@ -167,6 +167,7 @@ def stage_run(
         except (KeyboardInterrupt, SystemExit):
             # Interrupted rather than failed: MLflow would record FAILED.
             mlflow.end_run(status="KILLED")
+            logger.warning("%s stopped: MLflow run %s marked KILLED", stage, run.info.run_id)
             raise
 
 

@@ -53,6 +53,12 @@ class TrainingCheckpoint:
         """Per-epoch metrics of the completed epochs, oldest first."""
         return json.loads(self._history.numpy().decode("utf-8"))
 
+    @property
+    def saved_epochs(self) -> int:
+        """Completed epochs in the newest checkpoint on disk, 0 when there is none."""
+        latest = tf.train.latest_checkpoint(str(self.directory))
+        return int(latest.rsplit("-", 1)[1]) if latest else 0  # saved as ckpt-<completed epochs>
+
     def restore(self) -> tuple[int, list[dict[str, float]]]:
         """Restore the latest checkpoint of this run, if any, and return the completed epochs and their metrics.
 

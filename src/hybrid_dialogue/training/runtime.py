@@ -81,9 +81,9 @@ def _run_one_op_at_a_time() -> None:
     when ops ran side by side: two `hybrid_finetune` runs of 60 steps
     differed in the fourth digit of their losses, and two short
     `gan_pretrain` runs in the eighth. With one inter-op thread their weights
-    were identical. `vae_pretrain` reproduces without it. Each op still uses every core through the intra-op pool, but
-    the step runs slower: 1.0x to 1.5x the time, depending on the CPU
-    (benchmarks/BENCHMARKS.md).
+    were identical. `vae_pretrain` reproduces without it. Each op still
+    uses every core through the intra-op pool, but the step runs slower:
+    1.0x to 1.5x the time, depending on the CPU (benchmarks/BENCHMARKS.md).
     """
     global _warned_inter_op_threads
     if tf.config.threading.get_inter_op_parallelism_threads() == 1:

@@ -155,16 +155,20 @@ def run_training_stage(
             reporting.log_epoch(earlier)
 
         samples = reporting.SampleLogger(model, data.tokenizer, data.validation, config.sample_responses, spec.sample_output)
-        history = fit(
-            trainer,
-            plan,
-            epoch_batches=_epoch_batches(spec, data, config, plan.steps_per_epoch),
-            validation=_validation(data, config),
-            checkpoint=checkpoint,
-            start_epoch=start_epoch,
-            history=history,
-            on_epoch_end=lambda epoch, metrics: _report_epoch(spec.name, samples, epoch, metrics),
-        )
+        try:
+            history = fit(
+                trainer,
+                plan,
+                epoch_batches=_epoch_batches(spec, data, config, plan.steps_per_epoch),
+                validation=_validation(data, config),
+                checkpoint=checkpoint,
+                start_epoch=start_epoch,
+                history=history,
+                on_epoch_end=lambda epoch, metrics: _report_epoch(spec.name, samples, epoch, metrics),
+            )
+        except (KeyboardInterrupt, SystemExit):
+            _log_resume_point(spec.name, checkpoint)
+            raise
 
         # 5. Publish the model, metrics and plot data, then record them in the run.
         trainer.restore_model_settings()
@@ -172,6 +176,15 @@ def run_training_stage(
 
     checkpoint.clear()
     return result
+
+
+def _log_resume_point(stage: str, checkpoint: TrainingCheckpoint) -> None:
+    """Log where a rerun of an interrupted stage starts: after the last checkpointed epoch, or from the beginning."""
+    completed = checkpoint.saved_epochs
+    if completed:
+        logger.warning("%s interrupted: rerun the same command to resume after epoch %d", stage, completed)
+    else:
+        logger.warning("%s interrupted before its first epoch ended: a rerun starts from the beginning", stage)
 
 
 def _prepare_model(input_model: Path | None, data: TrainingData, model_config: ModelConfig, seed: int) -> Any:
