@@ -165,7 +165,7 @@ def test_score_of_ids_equals_score_of_one_hot(tiny_model, input_ids):
     np.testing.assert_allclose(tiny_model.score(input_ids), tiny_model.score(one_hot), rtol=1e-5, atol=1e-6)
 
 
-def test_discriminator_scores_stacked_batches_row_by_row(tiny_model, input_ids):
+def test_discriminator_stacked_batch_matches_separate(tiny_model, input_ids):
     # The discriminator update scores real and fake rows as one stacked batch
     # (training.gan.update_discriminator), which is only sound if rows do not interact.
     vocab = tiny_model.architecture.vocab_size

@@ -246,9 +246,9 @@ def test_bfloat16_warning_on_cpu_without_bf16(tmp_path, caplog) -> None:  # noqa
 
 
 @pytest.mark.parametrize(("one_op_at_a_time", "expected_threads"), [(False, 0), (True, 1)])
-def test_determinism_runs_one_op_at_a_time_only_when_asked(one_op_at_a_time: bool, expected_threads: int) -> None:
+def test_one_op_at_a_time_on_request(one_op_at_a_time: bool, expected_threads: int) -> None:
     # A fresh interpreter: the thread pools are fixed once TensorFlow has started,
-    # and op determinism cannot be turned off again in this one. 0 is TF's default.
+    # and op determinism cannot be turned off again in this one. 0 means TensorFlow's default pool size.
     import subprocess
     import sys
 

@@ -87,11 +87,11 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
     By default Python dies on SIGTERM without leaving its `with` blocks, so the
     stage's MLflow run would stay RUNNING; SystemExit closes it as KILLED, and
-    a training stage says which checkpoint a rerun resumes from.
+    a training stage logs the epoch that a rerun resumes after.
     """
     try:
         click.echo(f"Stopped by SIGTERM (exit status {128 + signum}).", err=True)
     except (OSError, RuntimeError):
-        # The signal can arrive in the middle of another write to stderr (a reentrant call); exit anyway.
+        # The signal can arrive during another write to stderr (a reentrant call). Exit anyway.
         pass
     raise SystemExit(128 + signum)

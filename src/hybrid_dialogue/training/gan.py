@@ -45,9 +45,9 @@ def update_discriminator(
     batch_size = tf.shape(real)[0]
     variables = model.discriminator.trainable_variables
     with tf.GradientTape() as tape:
-        # One pass over real and fake rows stacked (2 x batch): each LSTM loop of the
-        # discriminator then runs once instead of twice, with the same arithmetic per
-        # row. Every layer treats rows independently, so the scores do not change.
+        # One pass over the real and fake rows stacked (2 x batch), so each LSTM loop of the
+        # discriminator runs once instead of twice. Every layer treats rows independently,
+        # so the scores equal those of two passes, apart from the dropout draws.
         scores = model.discriminator(tf.concat([real, fake], axis=0), training=True)  # (2 x batch, 1)
         real_scores, fake_scores = scores[:batch_size], scores[batch_size:]
         loss = average(losses.discriminator_loss(real_scores, fake_scores, label_smoothing))

@@ -57,7 +57,7 @@ def seed_everything(seed: int, deterministic: bool, one_op_at_a_time: bool = Fal
 
     `one_op_at_a_time` also limits TensorFlow's inter-op pool to one thread
     when `deterministic` is set. Steps whose result depends on the order of
-    independent ops need it (see `_run_one_op_at_a_time`); the others run
+    independent ops need it (see `_run_one_op_at_a_time`). The others run
     faster without it.
     """
     keras.utils.set_random_seed(seed)
