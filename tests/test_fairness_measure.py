@@ -155,3 +155,22 @@ def test_response_lengths_use_13a_tokens() -> None:
 
 def test_bleu_scorer_empty_is_nan(bleu: BleuScorer) -> None:
     assert math.isnan(bleu([], []))
+
+
+@pytest.mark.parametrize(
+    ("gap_before", "gap_after", "expected"),
+    [(0.2, 0.05, "met"), (0.2, 0.15, "not met"), (0.0, 0.01, "not applicable"), (None, None, "not applicable")],
+)
+def test_gap_target_status_in_summary(gap_before: float | None, gap_after: float | None, expected: str) -> None:
+    from hybrid_dialogue.fairness.config import TargetConfig
+    from hybrid_dialogue.fairness.report import _summary_lines
+    from hybrid_dialogue.fairness.stage import summarize
+
+    before = {"gap": gap_before, "quality": {"bleu": 10.0}}
+    after = {"gap": gap_after, "quality": {"bleu": 9.0}, "gap_source": "test pairs by metadata"}
+    lines = _summary_lines(summarize(before, after, TargetConfig()))
+    gap_line = next(line for line in lines if line.startswith("Gap reduction"))
+    bleu_line = next(line for line in lines if line.startswith("Relative BLEU loss"))
+
+    assert gap_line.endswith(f": {expected}).")
+    assert bleu_line.endswith(": not met).")  # 10% loss against a 5% limit
