@@ -159,18 +159,42 @@ def test_bleu_scorer_empty_is_nan(bleu: BleuScorer) -> None:
 
 @pytest.mark.parametrize(
     ("gap_before", "gap_after", "expected"),
-    [(0.2, 0.05, "met"), (0.2, 0.15, "not met"), (0.0, 0.01, "not applicable"), (None, None, "not applicable")],
+    [
+        (0.2, 0.05, "met"),
+        (0.2, 0.15, "not met"),
+        (0.0, 0.01, "not applicable"),
+        (None, None, "not applicable"),
+        (0.2, None, "not measured"),
+    ],
 )
-def test_gap_target_status_in_summary(gap_before: float | None, gap_after: float | None, expected: str) -> None:
+def test_gap_target_status(gap_before: float | None, gap_after: float | None, expected: str) -> None:
     from hybrid_dialogue.fairness.config import TargetConfig
     from hybrid_dialogue.fairness.report import _summary_lines
     from hybrid_dialogue.fairness.stage import summarize
 
     before = {"gap": gap_before, "quality": {"bleu": 10.0}}
     after = {"gap": gap_after, "quality": {"bleu": 9.0}, "gap_source": "test pairs by metadata"}
-    lines = _summary_lines(summarize(before, after, TargetConfig()))
-    gap_line = next(line for line in lines if line.startswith("Gap reduction"))
-    bleu_line = next(line for line in lines if line.startswith("Relative BLEU loss"))
+    metrics = summarize(before, after, TargetConfig())
+    gap_line = next(line for line in _summary_lines(metrics) if line.startswith("Gap reduction"))
 
+    assert metrics["targets"]["gap_reduction_status"] == expected
+    assert metrics["targets"]["gap_reduction_met"] == (expected == "met")
     assert gap_line.endswith(f": {expected}).")
-    assert bleu_line.endswith(": not met).")  # 10% loss against a 5% limit
+
+
+@pytest.mark.parametrize(
+    ("bleu_before", "bleu_after", "expected"),
+    [(10.0, 9.8, "met"), (10.0, 9.0, "not met"), (0.0, 5.0, "met"), (10.0, None, "not measured")],
+)
+def test_bleu_target_status(bleu_before: float | None, bleu_after: float | None, expected: str) -> None:
+    from hybrid_dialogue.fairness.config import TargetConfig
+    from hybrid_dialogue.fairness.report import _summary_lines
+    from hybrid_dialogue.fairness.stage import summarize
+
+    before = {"gap": 0.2, "quality": {"bleu": bleu_before}}
+    after = {"gap": 0.1, "quality": {"bleu": bleu_after}, "gap_source": "test pairs by metadata"}
+    metrics = summarize(before, after, TargetConfig())
+    bleu_line = next(line for line in _summary_lines(metrics) if line.startswith("Relative BLEU loss"))
+
+    assert metrics["targets"]["bleu_loss_status"] == expected
+    assert bleu_line.endswith(f": {expected}).")

@@ -221,15 +221,15 @@ def pick_examples(report: BiasReport) -> list[_Example]:
 
 def _summary_lines(metrics: dict[str, Any]) -> list[str]:
     targets = metrics["targets"]
-    reduction, bleu_loss = metrics["gap_reduction"], metrics["relative_bleu_loss"]
+    bleu_loss = metrics["relative_bleu_loss"]
     return [
         f"Headline gap ({metrics['after'].get('gap_source', MISSING)}): {_cell(metrics['gap_before'])} before, "
         f"{_cell(metrics['gap_after'])} after mitigation.",
         f"Gap reduction: {_reduction_text(metrics)} (target at least {_percent(targets['min_gap_reduction'])}: "
-        f"{_target_text(reduction, targets['gap_reduction_met'])}).",
+        f"{targets['gap_reduction_status']}).",
         f"Relative BLEU loss: {_percent(bleu_loss)}{' (BLEU rose)' if bleu_loss is not None and bleu_loss < 0 else ''} "
         f"(target at most {_percent(targets['max_relative_bleu_loss'])}: "
-        f"{_target_text(bleu_loss, targets['bleu_loss_met'])}).",
+        f"{targets['bleu_loss_status']}).",
         f"Reweighing: {metrics.get('training', {}).get('reweighing', MISSING)}.",
         f"Preference gap (unhelpful-response preference, first group's message minus its counterfactual copy, "
         f"nats): {_cell(metrics.get('preference_gap_before'))} before, {_cell(metrics.get('preference_gap_after'))} "
@@ -268,13 +268,6 @@ def _reduction_text(metrics: dict[str, Any]) -> str:
     if before == 0:
         return f"{MISSING} (no gap before mitigation; the gap after is {_cell(after)})"
     return MISSING
-
-
-def _target_text(value: float | None, met: bool) -> str:
-    """Return "met" or "not met", or "not applicable" when there is no value to judge (no gap before mitigation)."""
-    if value is None:
-        return "not applicable"
-    return "met" if met else "not met"
 
 
 def _difference(audit: dict[str, Any], source: str, attribute: str, metric: str) -> float | None:

@@ -154,6 +154,8 @@ def summarize(before: dict[str, Any], after: dict[str, Any], targets: TargetConf
     bleu_before, bleu_after = before["quality"]["bleu"], after["quality"]["bleu"]
     reduction = (gap_before - gap_after) / gap_before if gap_before and gap_after is not None else None
     bleu_loss = (bleu_before - bleu_after) / bleu_before if bleu_before and bleu_after is not None else None
+    gap_status = _gap_target_status(gap_before, gap_after, reduction, targets.min_gap_reduction)
+    bleu_status = _bleu_target_status(bleu_before, bleu_after, bleu_loss, targets.max_relative_bleu_loss)
     return {
         "gap_before": gap_before,
         "gap_after": gap_after,
@@ -166,12 +168,32 @@ def summarize(before: dict[str, Any], after: dict[str, Any], targets: TargetConf
         "targets": {
             "min_gap_reduction": targets.min_gap_reduction,
             "max_relative_bleu_loss": targets.max_relative_bleu_loss,
-            "gap_reduction_met": reduction is not None and reduction >= targets.min_gap_reduction,
-            "bleu_loss_met": bleu_loss is not None and bleu_loss <= targets.max_relative_bleu_loss,
+            # "met", "not met", "not applicable" (no gap before mitigation) or "not measured" (a value is missing).
+            "gap_reduction_status": gap_status,
+            "bleu_loss_status": bleu_status,
+            # The same as numbers for MLflow, which logs no text: 1 only when met.
+            "gap_reduction_met": gap_status == "met",
+            "bleu_loss_met": bleu_status == "met",
         },
         "before": before,
         "after": after,
     }
+
+
+def _gap_target_status(before: float | None, after: float | None, reduction: float | None, minimum: float) -> str:
+    if before == 0 or (before is None and after is None):
+        return "not applicable"  # no gap to reduce, or no groups to compare (a corpus without group metadata)
+    if reduction is None:
+        return "not measured"
+    return "met" if reduction >= minimum else "not met"
+
+
+def _bleu_target_status(before: float | None, after: float | None, loss: float | None, maximum: float) -> str:
+    if before is None or after is None:
+        return "not measured"
+    if before == 0:
+        return "met"  # no BLEU to lose
+    return "met" if loss <= maximum else "not met"
 
 
 def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
