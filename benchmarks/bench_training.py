@@ -13,8 +13,8 @@ less of it.
 All variants of a preset live in one process and are timed in interleaved
 rounds: each round runs a few steps of every variant, in rotating order.
 Load from other processes then slows them alike, so the ratios stay
-comparable on a shared machine. Op determinism (with one inter-op thread,
-as the hybrid stage runs it) is process-wide, so its cost is measured in a
+comparable on a shared machine. Op determinism (with grappler off, as the
+training stages run it) is process-wide, so its cost is measured in a
 second process for the reference and one variant.
 
 FLOPs per sample are counted analytically from the layer sizes (see
@@ -228,8 +228,8 @@ def measure_preset(preset: str, variants: list[str], rounds: int, steps: int, vo
 
     from hybrid_dialogue.training.runtime import seed_everything
 
-    # As in the hybrid stage: with determinism, TensorFlow runs one op at a time (runtime.seed_everything).
-    seed_everything(0, deterministic, one_op_at_a_time=deterministic)
+    # As in the training stages: determinism also turns grappler off (runtime.seed_everything).
+    seed_everything(0, deterministic)
     prepared = {name: prepare_variant(preset, name, vocab, rounds * steps + 2) for name in variants}
     # One untimed step each: the first call of a compiled step after another model ran can take seconds.
     for name in variants:

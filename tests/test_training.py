@@ -271,6 +271,53 @@ def test_same_seed_same_metrics(pipeline: dict[str, Any], tmp_path: Path, tracki
     assert loss_values(again.history) == loss_values(pipeline["vae"].history)
 
 
+# Repeats one hybrid step of the cpu preset (vocabulary 2,004, as the default corpus gives) from
+# the same weights, optimizer state and batch, with two inter-op threads, and prints how many
+# repeats ended with weights that differ from the first. Smaller models or vocabularies did not
+# show the difference that grappler caused (see runtime.seed_everything).
+REPEATED_STEP = """
+import numpy as np
+import tensorflow as tf
+
+tf.config.threading.set_inter_op_parallelism_threads(2)
+tf.config.threading.set_intra_op_parallelism_threads(2)
+from hybrid_dialogue.config import parse_section
+from hybrid_dialogue.models.config import load_model_config
+from hybrid_dialogue.models.io import build_model
+from hybrid_dialogue.training.config import HybridFinetuneConfig
+from hybrid_dialogue.training.hybrid import HybridTrainer
+from hybrid_dialogue.training.runtime import seed_everything
+
+seed_everything(0, True)
+arch = load_model_config("params.yaml", {"preset": "cpu"}).architecture(2004)
+model = build_model(arch, "repeat-test", 0)
+budgets = {name: {"epochs": 1} for name in ("seed", "cpu", "tiny")}
+trainer = HybridTrainer(model, parse_section(HybridFinetuneConfig, "hybrid_finetune", {"budgets": budgets}),
+                        tf.distribute.get_strategy())
+rng = np.random.default_rng(0)
+batch = {key: tf.constant(rng.integers(4, 2004, size=(64, arch.max_len)), dtype=tf.int32)
+         for key in ("input_ids", "response_ids")}
+schedule = trainer.schedule(0, 10, 0)
+variables = list(model.variables) + list(trainer.optimizer.variables) + list(trainer.discriminator_optimizer.variables)
+start = [variable.numpy() for variable in variables]
+results = []
+for _ in range(5):
+    for variable, value in zip(variables, start):
+        variable.assign(value)
+    trainer.train_step(batch, 0, schedule)
+    results.append([variable.numpy() for variable in model.trainable_variables])
+differing = sum(not all(np.array_equal(a, b) for a, b in zip(results[0], other)) for other in results[1:])
+print("differing repeats:", differing)
+"""
+
+
+def test_hybrid_step_repeats_with_two_threads() -> None:
+    # A fresh interpreter: thread pools and op determinism are fixed for a process once set.
+    completed = subprocess.run([sys.executable, "-c", REPEATED_STEP], cwd=REPO_ROOT, capture_output=True,
+                               text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert completed.stdout.strip().splitlines()[-1] == "differing repeats: 0"
+
+
 def test_dataset_digest_prefers_dvc_lock(tmp_path: Path) -> None:
     processed = write_tiny_processed(tmp_path / "data/processed", n_pairs=40)
     lock = {"schema": "2.0", "stages": {"preprocess": {"outs": [{"path": "data/processed", "md5": "ab" * 16 + ".dir"}]}}}

@@ -77,7 +77,7 @@ def run_bias_mitigation(
     started = time.perf_counter()
 
     # 1. Data, model and the audit's shared inputs, checked before any training.
-    seed_everything(config.finetune.seed, config.finetune.deterministic, one_op_at_a_time=True)  # hybrid steps, as in hybrid_finetune
+    seed_everything(config.finetune.seed, config.finetune.deterministic)
     prepared = _prepare(processed_dir, input_model, config, model_config)
     digest, digest_kind = dataset_digest(processed_dir)
     params = {

@@ -116,7 +116,7 @@ class _TrainingConfig(StageConfig):
     validation_batches: int = Field(default=8, ge=0, le=100_000)
     # Validation customer messages whose generated responses are logged at each epoch end.
     sample_responses: int = Field(default=3, ge=0, le=100)
-    # Make TensorFlow ops deterministic (tf.config.experimental.enable_op_determinism),
+    # Make TensorFlow ops deterministic and turn grappler off (runtime.seed_everything),
     # so that one seed gives the same metrics on the same machine.
     deterministic: bool = True
     budgets: PresetBudgets

@@ -241,8 +241,6 @@ def run_gan_pretrain(
     ) -> GanTrainer:
         return GanTrainer(model, resolved, strategy, budget.warmup_epochs, plan.steps_per_epoch)
 
-    # The adversarial step updates the discriminator inside the generator's step, so it needs
-    # ops one at a time to reproduce (runtime.seed_everything).
-    spec = StageSpec(name=STAGE, make_trainer=make_trainer, one_op_at_a_time=True)
+    spec = StageSpec(name=STAGE, make_trainer=make_trainer)
     paths = StagePaths.of(processed_dir, output_model, metrics_dir, Path(checkpoint_dir) / STAGE, input_model)
     return run_training_stage(spec, paths, config, model_config)

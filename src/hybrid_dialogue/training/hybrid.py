@@ -230,7 +230,6 @@ def run_hybrid_finetune(
         ),
         extra_train_arrays=extra_train_arrays,
         prepare_model=lambda model, data, resolved: set_response_inventory(model, data.train, resolved.response_inventory),
-        one_op_at_a_time=True,  # the discriminator update sits inside the step, as in gan_pretrain
     )
     paths = StagePaths.of(processed_dir, output_model, metrics_dir, Path(checkpoint_dir) / stage, input_model)
     return run_training_stage(spec, paths, config, model_config)

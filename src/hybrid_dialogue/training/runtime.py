@@ -47,59 +47,27 @@ def warn_if_bfloat16_is_emulated(mixed_precision: str, cpuinfo: Path = Path("/pr
         )
 
 
-def seed_everything(seed: int, deterministic: bool, one_op_at_a_time: bool = False) -> None:
-    """Seed Python, NumPy and TensorFlow, and make TensorFlow ops deterministic when asked.
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Seed Python, NumPy and TensorFlow, and make TensorFlow's results repeatable when asked.
 
-    Op determinism makes TensorFlow pick deterministic kernels and raise on
-    ops that have none. Its cost is measured in benchmarks/BENCHMARKS.md.
-    NOTE: it is process-wide and TensorFlow 2.21 has no public call to turn
-    it off, so it stays on for the rest of the process.
-
-    `one_op_at_a_time` also limits TensorFlow's inter-op pool to one thread
-    when `deterministic` is set. Steps whose result depends on the order of
-    independent ops need it (see `_run_one_op_at_a_time`). The others run
-    faster without it.
+    `deterministic` turns on op determinism (deterministic kernels, and an
+    error for ops without one) and turns off grappler, TensorFlow's graph
+    optimizer, for functions traced afterwards. Grappler broke the repeats of
+    the steps that update the discriminator inside the generator's step
+    (gan_pretrain's adversarial step, hybrid_finetune, bias_mitigation). One
+    such step repeated from the same state, at the cpu preset's size with two
+    inter-op threads, ended with weights that differed in their last bits in
+    3 to 5 of 5 repeats. With grappler off, every repeat matched. Turning off all the passes that
+    TensorFlow 2.21 lets a caller toggle, at once, did not help, so the cause
+    is a part that only the whole switch covers. The cost is measured in
+    benchmarks/BENCHMARKS.md.
+    NOTE: both settings are process-wide. TensorFlow 2.21 has no public call
+    to turn op determinism off again, so it stays on for the process.
     """
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-        if one_op_at_a_time:
-            _run_one_op_at_a_time()
-
-
-# Whether the "runtime already started" warning was logged; once per process is enough.
-_warned_inter_op_threads = False
-
-
-def _run_one_op_at_a_time() -> None:
-    """Set TensorFlow's inter-op thread pool to one thread, if the runtime has not started yet.
-
-    Op determinism fixes each kernel's result, but not the order in which
-    independent ops run. Steps that update the discriminator inside the
-    generator's step (`gan_pretrain`'s adversarial step, `hybrid_finetune`)
-    gave gradients that differed in their last bits between identical steps
-    when ops ran side by side: two `hybrid_finetune` runs of 60 steps
-    differed in the fourth digit of their losses, and two short
-    `gan_pretrain` runs in the eighth. With one inter-op thread their weights
-    were identical. `vae_pretrain` reproduces without it. Each op still
-    uses every core through the intra-op pool, but the step runs slower:
-    1.0x to 1.5x the time, depending on the CPU (benchmarks/BENCHMARKS.md).
-    """
-    global _warned_inter_op_threads
-    if tf.config.threading.get_inter_op_parallelism_threads() == 1:
-        return
-    try:
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:
-        # The runtime starts with the first op, so a second stage in one
-        # process (tests, notebooks) keeps the pool it started with.
-        if _warned_inter_op_threads:
-            return
-        _warned_inter_op_threads = True
-        logger.warning(
-            "TensorFlow was already running, so its inter-op thread pool stays as it is and "
-            "same-seed runs may differ slightly. Run each stage in its own process for identical results."
-        )
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
 
 def make_adam(

@@ -96,9 +96,6 @@ class StageSpec:
     # Settings of the model besides its weights, such as its response inventory. Applied
     # before the first epoch, so the epoch samples show the responses as served.
     prepare_model: Callable[[Any, TrainingData, _TrainingConfig], None] | None = None
-    # Run TensorFlow ops one at a time when the stage is deterministic: its step's result
-    # depends on the order of independent ops (see runtime.seed_everything).
-    one_op_at_a_time: bool = False
 
 
 def run_training_stage(
@@ -111,7 +108,7 @@ def run_training_stage(
     """
     # 1. Seed, then load the data and check it against the preset.
     config = config.for_preset(model_config.preset)
-    seed_everything(config.seed, config.deterministic, spec.one_op_at_a_time)
+    seed_everything(config.seed, config.deterministic)
     data = load_training_data(paths.processed_dir, model_config.preset, model_config.sizes.max_len)
     budget = config.budget_for(model_config.preset)
     steps = steps_in_epoch(len(data.train), config.batch_size, budget.steps_per_epoch)
