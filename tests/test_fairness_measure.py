@@ -162,9 +162,11 @@ def test_bleu_scorer_empty_is_nan(bleu: BleuScorer) -> None:
     [
         (0.2, 0.05, "met"),
         (0.2, 0.15, "not met"),
-        (0.0, 0.01, "not applicable"),
+        (0.0, 0.0, "not applicable"),
+        (0.0, 0.3, "not met"),
         (None, None, "not applicable"),
         (0.2, None, "not measured"),
+        (0.2, float("nan"), "not measured"),
     ],
 )
 def test_gap_target_status(gap_before: float | None, gap_after: float | None, expected: str) -> None:
@@ -184,7 +186,13 @@ def test_gap_target_status(gap_before: float | None, gap_after: float | None, ex
 
 @pytest.mark.parametrize(
     ("bleu_before", "bleu_after", "expected"),
-    [(10.0, 9.8, "met"), (10.0, 9.0, "not met"), (0.0, 5.0, "met"), (10.0, None, "not measured")],
+    [
+        (10.0, 9.8, "met"),
+        (10.0, 9.0, "not met"),
+        (0.0, 5.0, "met"),
+        (10.0, None, "not measured"),
+        (float("nan"), 5.0, "not measured"),
+    ],
 )
 def test_bleu_target_status(bleu_before: float | None, bleu_after: float | None, expected: str) -> None:
     from hybrid_dialogue.fairness.config import TargetConfig

@@ -314,7 +314,8 @@ print("differing repeats:", differing)
 def test_hybrid_step_repeats_with_two_threads() -> None:
     # A fresh interpreter: thread pools and op determinism are fixed for a process once set.
     completed = subprocess.run([sys.executable, "-c", REPEATED_STEP], cwd=REPO_ROOT, capture_output=True,
-                               text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                               text=True, check=False, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.strip().splitlines()[-1] == "differing repeats: 0"
 
 

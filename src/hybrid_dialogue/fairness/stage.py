@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -168,7 +169,7 @@ def summarize(before: dict[str, Any], after: dict[str, Any], targets: TargetConf
         "targets": {
             "min_gap_reduction": targets.min_gap_reduction,
             "max_relative_bleu_loss": targets.max_relative_bleu_loss,
-            # "met", "not met", "not applicable" (no gap before mitigation) or "not measured" (a value is missing).
+            # "met", "not met", "not applicable" (no gap before or after, or no groups) or "not measured".
             "gap_reduction_status": gap_status,
             "bleu_loss_status": bleu_status,
             # The same as numbers for MLflow, which logs no text: 1 only when met.
@@ -181,19 +182,26 @@ def summarize(before: dict[str, Any], after: dict[str, Any], targets: TargetConf
 
 
 def _gap_target_status(before: float | None, after: float | None, reduction: float | None, minimum: float) -> str:
-    if before == 0 or (before is None and after is None):
-        return "not applicable"  # no gap to reduce, or no groups to compare (a corpus without group metadata)
-    if reduction is None:
+    if _missing(before) and _missing(after):
+        return "not applicable"  # no groups to compare (a corpus without group metadata)
+    if _missing(before) or _missing(after):
         return "not measured"
+    if before == 0:
+        return "not applicable" if after == 0 else "not met"  # no gap to reduce, unless mitigation made one
     return "met" if reduction >= minimum else "not met"
 
 
 def _bleu_target_status(before: float | None, after: float | None, loss: float | None, maximum: float) -> str:
-    if before is None or after is None:
+    if _missing(before) or _missing(after):
         return "not measured"
     if before == 0:
         return "met"  # no BLEU to lose
     return "met" if loss <= maximum else "not met"
+
+
+def _missing(value: float | None) -> bool:
+    # BLEU is NaN when nothing was scored.
+    return value is None or math.isnan(value)
 
 
 def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:

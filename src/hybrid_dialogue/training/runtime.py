@@ -57,12 +57,15 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     (gan_pretrain's adversarial step, hybrid_finetune, bias_mitigation). One
     such step repeated from the same state, at the cpu preset's size with two
     inter-op threads, ended with weights that differed in their last bits in
-    3 to 5 of 5 repeats. With grappler off, every repeat matched. Turning off all the passes that
+    most repeats. With grappler off, every repeat matched. Turning off all the passes that
     TensorFlow 2.21 lets a caller toggle, at once, did not help, so the cause
     is a part that only the whole switch covers. The cost is measured in
     benchmarks/BENCHMARKS.md.
-    NOTE: both settings are process-wide. TensorFlow 2.21 has no public call
-    to turn op determinism off again, so it stays on for the process.
+    NOTE: checked on one Intel Xeon VM with two cores only. Other CPUs,
+    larger thread pools and GPUs were not rechecked, and on a GPU the cost
+    of losing grappler's rewrites was not measured. Both settings are
+    process-wide, and TensorFlow 2.21 has no public call to turn op
+    determinism off again, so it stays on for the process.
     """
     keras.utils.set_random_seed(seed)
     if deterministic:
