@@ -58,7 +58,7 @@ def kernel_time_by_op(xspace_path: Path) -> tuple[collections.Counter, collectio
 
 
 def profile(preset: str, variant: str, steps: int) -> dict[str, Any]:
-    """Profile `steps` steps of one variant after three warm-up steps; return per-step figures."""
+    """Profile `steps` steps of one variant after three warm-up steps and return per-step figures."""
     import tensorflow as tf
 
     prepared = prepare_variant(preset, variant, DEFAULT_VOCAB, steps + 4)

@@ -172,7 +172,7 @@ def summarize(before: dict[str, Any], after: dict[str, Any], targets: TargetConf
             # "met", "not met", "not applicable" (no gap before or after, or no groups) or "not measured".
             "gap_reduction_status": gap_status,
             "bleu_loss_status": bleu_status,
-            # The same as numbers for MLflow, which logs no text: 1 only when met.
+            # The statuses as booleans for MLflow, which logs numbers only: true only when met.
             "gap_reduction_met": gap_status == "met",
             "bleu_loss_met": bleu_status == "met",
         },

@@ -51,21 +51,17 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     """Seed Python, NumPy and TensorFlow, and make TensorFlow's results repeatable when asked.
 
     `deterministic` turns on op determinism (deterministic kernels, and an
-    error for ops without one) and turns off grappler, TensorFlow's graph
-    optimizer, for functions traced afterwards. Grappler broke the repeats of
-    the steps that update the discriminator inside the generator's step
-    (gan_pretrain's adversarial step, hybrid_finetune, bias_mitigation). One
-    such step repeated from the same state, at the cpu preset's size with two
-    inter-op threads, ended with weights that differed in their last bits in
-    most repeats. With grappler off, every repeat matched. Turning off all the passes that
-    TensorFlow 2.21 lets a caller toggle, at once, did not help, so the cause
-    is a part that only the whole switch covers. The cost is measured in
-    benchmarks/BENCHMARKS.md.
-    NOTE: checked on one Intel Xeon VM with two cores only. Other CPUs,
-    larger thread pools and GPUs were not rechecked, and on a GPU the cost
-    of losing grappler's rewrites was not measured. Both settings are
-    process-wide, and TensorFlow 2.21 has no public call to turn op
-    determinism off again, so it stays on for the process.
+    error for ops without one). It also turns off grappler, TensorFlow's graph
+    optimizer, for functions traced afterwards, because grappler made the
+    steps that update the discriminator inside the generator's step
+    (gan_pretrain's adversarial step, hybrid_finetune, bias_mitigation) differ
+    in their last bits between repeats from the same state, at the cpu
+    preset's size with two inter-op threads. Turning off every grappler pass
+    that TensorFlow 2.21 lets a caller toggle did not help, so only the whole
+    switch does. The cost is measured in benchmarks/BENCHMARKS.md.
+    NOTE: checked on one 2-core Intel Xeon VM only, not on other CPUs, larger
+    thread pools or GPUs. Both settings are process-wide, and op determinism
+    cannot be turned off again in TensorFlow 2.21.
     """
     keras.utils.set_random_seed(seed)
     if deterministic:
